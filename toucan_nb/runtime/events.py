@@ -1,0 +1,401 @@
+"""Typed execution events and the thread-safe `EventBus` they travel on.
+
+Each wire event of protocol.md §14/§15 is one class here; its wire name appears once, as `name`.
+`delivery` says who receives it when a prompt has a client (protocol.md §13.3):
+
+* ``"client"``: only the prompt's client; never sent when the prompt has no client_id;
+* ``"client_or_all"``: the prompt's client, or every socket when the prompt has no client_id;
+* ``"all"``: every socket.
+
+`ProgressState` carries only the node entry that changed; consumers that need ComfyUI's full
+snapshot fold the entries of one prompt in order (`ProgressSnapshot`). This keeps the executor's
+cost per event constant however large the graph is.
+
+`EventBus.publish` may be called from any thread; subscribers run on the publishing thread and
+must only hand the event over (to a loop, a queue), never block.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch, as ComfyUI stamps its status messages."""
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True, eq=False)
+class Event:
+    """Base of all events. `seq` is set by the bus; `client_id` is the prompt's client (or None)."""
+
+    name: ClassVar[str] = ""
+    delivery: ClassVar[str] = "client"
+    recorded: ClassVar[bool] = False  # kept in history status messages (execution.md §3.1)
+
+    def data(self) -> dict[str, Any]:
+        """The wire `data` dict of this event."""
+        raise NotImplementedError
+
+
+@dataclass(slots=True, eq=False)
+class Status(Event):
+    name: ClassVar[str] = "status"
+    delivery: ClassVar[str] = "all"
+    queue_remaining: int = 0
+    prompt_id: str | None = None
+    client_id: str | None = None
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"status": {"exec_info": {"queue_remaining": self.queue_remaining}}}
+
+
+@dataclass(slots=True, eq=False)
+class ExecutionStart(Event):
+    name: ClassVar[str] = "execution_start"
+    recorded: ClassVar[bool] = True
+    prompt_id: str = ""
+    client_id: str | None = None
+    timestamp: int = field(default_factory=now_ms)
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"prompt_id": self.prompt_id, "timestamp": self.timestamp}
+
+
+@dataclass(slots=True, eq=False)
+class ExecutionCached(Event):
+    name: ClassVar[str] = "execution_cached"
+    recorded: ClassVar[bool] = True
+    nodes: list[str] = field(default_factory=list)
+    prompt_id: str = ""
+    client_id: str | None = None
+    timestamp: int = field(default_factory=now_ms)
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"nodes": self.nodes, "prompt_id": self.prompt_id, "timestamp": self.timestamp}
+
+
+@dataclass(slots=True, eq=False)
+class Executing(Event):
+    """A node is about to run; `node=None` marks the end of the prompt."""
+
+    name: ClassVar[str] = "executing"
+    node: str | None = None
+    display_node: str | None = None
+    prompt_id: str = ""
+    client_id: str | None = None
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        if self.node is None:
+            return {"node": None, "prompt_id": self.prompt_id}
+        return {"node": self.node, "display_node": self.display_node, "prompt_id": self.prompt_id}
+
+
+@dataclass(slots=True, eq=False)
+class Progress(Event):
+    name: ClassVar[str] = "progress"
+    delivery: ClassVar[str] = "client_or_all"
+    value: float = 0
+    max: float = 0
+    prompt_id: str = ""
+    node: str | None = None
+    client_id: str | None = None
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"value": self.value, "max": self.max, "prompt_id": self.prompt_id, "node": self.node}
+
+
+@dataclass(slots=True, frozen=True)
+class NodeProgress:
+    """One node's entry in `progress_state` (protocol.md §14)."""
+
+    node_id: str
+    state: str  # pending | running | finished | error
+    value: float
+    max: float
+    prompt_id: str
+    display_node_id: str
+    parent_node_id: str | None
+    real_node_id: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "max": self.max,
+            "state": self.state,
+            "node_id": self.node_id,
+            "prompt_id": self.prompt_id,
+            "display_node_id": self.display_node_id,
+            "parent_node_id": self.parent_node_id,
+            "real_node_id": self.real_node_id,
+        }
+
+
+@dataclass(slots=True, eq=False)
+class ProgressState(Event):
+    """One node's progress changed; fold with `ProgressSnapshot` for the wire's full map."""
+
+    name: ClassVar[str] = "progress_state"
+    delivery: ClassVar[str] = "client_or_all"
+    entry: NodeProgress | None = None
+    prompt_id: str = ""
+    client_id: str | None = None
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        # Only the changed node: callers that want ComfyUI's full snapshot use ProgressSnapshot.
+        nodes = {} if self.entry is None else {self.entry.node_id: self.entry.to_wire()}
+        return {"prompt_id": self.prompt_id, "nodes": nodes}
+
+
+class ProgressSnapshot:
+    """Folds `ProgressState` deltas into ComfyUI's full per-prompt map. Not thread-safe."""
+
+    __slots__ = ("prompt_id", "nodes")
+
+    def __init__(self, prompt_id: str) -> None:
+        self.prompt_id = prompt_id
+        self.nodes: dict[str, NodeProgress] = {}
+
+    def apply(self, event: ProgressState) -> None:
+        if event.entry is not None:
+            self.nodes[event.entry.node_id] = event.entry
+
+    def data(self) -> dict[str, Any]:
+        """The wire data: every node that is not pending (execution.md §5.2)."""
+        return {
+            "prompt_id": self.prompt_id,
+            "nodes": {k: v.to_wire() for k, v in self.nodes.items() if v.state != "pending"},
+        }
+
+
+@dataclass(slots=True, eq=False)
+class Executed(Event):
+    name: ClassVar[str] = "executed"
+    node: str = ""
+    display_node: str = ""
+    output: dict[str, Any] | None = None
+    prompt_id: str = ""
+    client_id: str | None = None
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"node": self.node, "display_node": self.display_node, "output": self.output,
+                "prompt_id": self.prompt_id}
+
+
+@dataclass(slots=True, eq=False)
+class ExecutionSuccess(Event):
+    name: ClassVar[str] = "execution_success"
+    recorded: ClassVar[bool] = True
+    prompt_id: str = ""
+    client_id: str | None = None
+    timestamp: int = field(default_factory=now_ms)
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"prompt_id": self.prompt_id, "timestamp": self.timestamp}
+
+
+@dataclass(slots=True, eq=False)
+class ExecutionError(Event):
+    """A node failed (ends the prompt), or an ExecutionBlocker notice (`timestamp=None`, not recorded)."""
+
+    name: ClassVar[str] = "execution_error"
+    recorded: ClassVar[bool] = True
+    prompt_id: str = ""
+    node_id: str = ""
+    node_type: str = ""
+    executed: list[str] = field(default_factory=list)
+    exception_message: str = ""
+    exception_type: str = ""
+    traceback: list[str] = field(default_factory=list)
+    current_inputs: Any = field(default_factory=dict)
+    current_outputs: list[str] = field(default_factory=list)
+    timestamp: int | None = field(default_factory=now_ms)
+    client_id: str | None = None
+    seq: int = 0
+
+    @property
+    def is_blocker_notice(self) -> bool:
+        return self.timestamp is None
+
+    def data(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "prompt_id": self.prompt_id,
+            "node_id": self.node_id,
+            "node_type": self.node_type,
+            "executed": self.executed,
+            "exception_message": self.exception_message,
+            "exception_type": self.exception_type,
+            "traceback": self.traceback,
+            "current_inputs": self.current_inputs,
+            "current_outputs": self.current_outputs,
+        }
+        if self.timestamp is not None:
+            d["timestamp"] = self.timestamp
+        return d
+
+
+@dataclass(slots=True, eq=False)
+class ExecutionInterrupted(Event):
+    name: ClassVar[str] = "execution_interrupted"
+    delivery: ClassVar[str] = "client_or_all"
+    recorded: ClassVar[bool] = True
+    prompt_id: str = ""
+    node_id: str = ""
+    node_type: str = ""
+    executed: list[str] = field(default_factory=list)
+    timestamp: int = field(default_factory=now_ms)
+    client_id: str | None = None
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"prompt_id": self.prompt_id, "node_id": self.node_id, "node_type": self.node_type,
+                "executed": self.executed, "timestamp": self.timestamp}
+
+
+class EncodedPreview:
+    """A preview image, encoded at most once (JPEG q95 or PNG level 1) however many consumers read it."""
+
+    __slots__ = ("format", "_image", "max_size", "_bytes", "_lock")
+
+    def __init__(self, fmt: str, image: Any, max_size: int | None) -> None:
+        self.format = "PNG" if str(fmt).upper() == "PNG" else "JPEG"
+        self._image = image
+        self.max_size = max_size
+        self._bytes: bytes | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_bytes(cls, fmt: str, data: bytes) -> EncodedPreview:
+        p = cls(fmt, None, None)
+        p._bytes = data
+        return p
+
+    @property
+    def mime_type(self) -> str:
+        return "image/png" if self.format == "PNG" else "image/jpeg"
+
+    def encoded(self) -> bytes:
+        """The encoded bytes (execution.md §5.4: contain() to max_size, bilinear)."""
+        with self._lock:
+            if self._bytes is None:
+                import io
+
+                from PIL import Image, ImageOps
+
+                img = self._image
+                if self.max_size is not None:
+                    img = ImageOps.contain(img, (self.max_size, self.max_size), Image.Resampling.BILINEAR)
+                buf = io.BytesIO()
+                if self.format == "PNG":
+                    img.save(buf, format="PNG", compress_level=1)
+                else:
+                    img.convert("RGB").save(buf, format="JPEG", quality=95)
+                self._bytes = buf.getvalue()
+                self._image = None
+            return self._bytes
+
+
+@dataclass(slots=True, eq=False)
+class PreviewImage(Event):
+    """A live preview from node code; binary frame type 1 or 4 on the wire (protocol.md §15)."""
+
+    name: ClassVar[str] = "preview_image"
+    delivery: ClassVar[str] = "client_or_all"
+    image: EncodedPreview | None = None
+    prompt_id: str = ""
+    node_id: str = ""
+    display_node_id: str = ""
+    parent_node_id: str | None = None
+    real_node_id: str = ""
+    client_id: str | None = None
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        assert self.image is not None
+        return {"node_id": self.node_id, "prompt_id": self.prompt_id,
+                "display_node_id": self.display_node_id, "parent_node_id": self.parent_node_id,
+                "real_node_id": self.real_node_id, "image_type": self.image.mime_type}
+
+
+@dataclass(slots=True, eq=False)
+class ProgressText(Event):
+    """Text from node code (binary TEXT frame); broadcast unless a target sid is given."""
+
+    name: ClassVar[str] = "progress_text"
+    delivery: ClassVar[str] = "client_or_all"
+    node_id: str = ""
+    text: str = ""
+    prompt_id: str | None = None
+    client_id: str | None = None
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return {"node_id": self.node_id, "text": self.text, "prompt_id": self.prompt_id}
+
+
+@dataclass(slots=True, eq=False)
+class CustomMessage(Event):
+    """`PromptServer.instance.send_sync(event, data, sid)` from custom-node code."""
+
+    name: ClassVar[str] = "custom"
+    delivery: ClassVar[str] = "client_or_all"
+    event: str = ""
+    payload: Any = None
+    prompt_id: str | None = None
+    client_id: str | None = None
+    seq: int = 0
+
+    def data(self) -> dict[str, Any]:
+        return self.payload
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Thread-safe fan-out of events to subscribers, in publish order per publishing thread."""
+
+    def __init__(self) -> None:
+        self._subscribers: tuple[Subscriber, ...] = ()
+        self._lock = threading.Lock()
+        self._seq = itertools.count(1)
+
+    @property
+    def has_subscribers(self) -> bool:
+        return bool(self._subscribers)
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Add a subscriber; returns the function that removes it."""
+        with self._lock:
+            self._subscribers = (*self._subscribers, callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not callback)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        """Stamp `event.seq` and hand it to every subscriber. Never raises."""
+        event.seq = next(self._seq)  # type: ignore[attr-defined]
+        for callback in self._subscribers:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("event subscriber %r failed on %s", callback, event.name)
