@@ -1,0 +1,220 @@
+"""The prompt queue: a thread-safe min-heap of pending prompts plus the set of running ones.
+
+Implements protocol.md §6 (priority numbers) and §7 (`/queue`, POST `/queue`, `queue_remaining`).
+
+Ordering. ComfyUI pushes the tuple `(number, prompt_id, prompt, ...)` on a `heapq`, so a lower
+`number` runs first and equal numbers run in `prompt_id` order. We push `(number, prompt_id, seq,
+item)`, where `seq` is an insertion counter, so the heap array evolves exactly as ComfyUI's does
+(same comparisons, same `heappush`/`heappop`/`heapify` calls) and `pending()` can return it raw.
+
+Change notifications. `on_change()` is ComfyUI's `server.queue_updated()`: the Runtime answers it by
+publishing a `Status` event with `remaining()`. It fires, on the mutating thread and *while the
+queue lock is held* (the lock is re-entrant, so `remaining()` inside the callback reads the count
+right after that change, as ComfyUI's does), exactly:
+
+* `put()`: once;
+* `get()`: once, when it returns an item (not on timeout or after `close()`);
+* `task_done()`: once;
+* `delete(ids)`: once per removed item, and **twice** when the removed item was the last pending
+  one (ComfyUI wipes the queue, which notifies, then notifies again); an id that matches nothing
+  fires nothing;
+* `clear()`: once, even when nothing was pending.
+
+The callback must not block or wait on another thread. Exceptions from it propagate to the caller.
+
+Persistence: with a `store` (see `store.py`), pending items are written on `put`, marked running on
+`get`, and removed on `task_done`/`delete`/`clear`; the constructor loads the stored pending items.
+A failing store write is logged and the queue carries on in memory.
+
+Every method may be called from any thread.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .events import now_ms
+
+if TYPE_CHECKING:
+    from .store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class QueueItem:
+    """One queued prompt (ComfyUI's 6-tuple). `sensitive` never leaves the process."""
+
+    number: int | float
+    prompt_id: str
+    prompt: dict[str, Any]
+    extra_data: dict[str, Any]
+    outputs_to_execute: list[str]
+    sensitive: dict[str, Any] = field(default_factory=dict)
+
+    def to_wire(self) -> list[Any]:
+        """The 5-element `/queue` array `[number, prompt_id, prompt, extra_data, outputs]` (protocol.md §7)."""
+        return [self.number, self.prompt_id, self.prompt, self.extra_data, self.outputs_to_execute]
+
+    @classmethod
+    def from_wire(cls, wire: Sequence[Any]) -> QueueItem:
+        """Rebuild an item from its wire array (sensitive keys are gone by then)."""
+        number, prompt_id, prompt, extra_data, outputs = wire[:5]
+        return cls(number, prompt_id, prompt, extra_data, list(outputs))
+
+
+# A heap entry; `seq` is unique, so `item` is never compared.
+_Entry = tuple[Any, str, int, QueueItem]
+
+
+class PromptQueue:
+    """Pending prompts in ComfyUI's heap order plus the running ones (see the module docstring)."""
+
+    def __init__(self, on_change: Callable[[], None] | None = None, store: Store | None = None) -> None:
+        self.on_change = on_change
+        self._store = store
+        self._lock = threading.RLock()
+        self._not_empty = threading.Condition(self._lock)
+        self._heap: list[_Entry] = []
+        self._running: dict[int, QueueItem] = {}
+        self._next_seq = 0
+        self._closed = False
+        if store is not None:
+            for seq, item in store.load_pending():
+                heapq.heappush(self._heap, (item.number, item.prompt_id, seq, item))
+            self._next_seq = store.next_queue_seq()
+
+    # -- producers -------------------------------------------------------------------------------
+
+    def put(self, item: QueueItem) -> None:
+        """Queue `item`; wakes one `get()` and fires `on_change` once."""
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+            self._persist("save pending item", lambda store: store.insert_pending(seq, item))
+            heapq.heappush(self._heap, (item.number, item.prompt_id, seq, item))
+            self._changed()
+            self._not_empty.notify()
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    def get(self, timeout: float | None = None) -> QueueItem | None:
+        """Pop the next item and move it to running; block up to `timeout` seconds (None: forever).
+
+        Returns None on timeout or once `close()` was called.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._not_empty:
+            while not self._heap or self._closed:
+                if self._closed:
+                    return None
+                if deadline is None:
+                    self._not_empty.wait()
+                else:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self._not_empty.wait(left)
+            _, _, seq, item = heapq.heappop(self._heap)
+            self._running[seq] = item
+            self._persist("mark item running", lambda store: store.mark_running(seq, now_ms()))
+            self._changed()
+            return item
+
+    def task_done(self, prompt_id: str) -> QueueItem:
+        """Drop the running item `prompt_id` and fire `on_change` once.
+
+        Record its history entry *before* calling this, so readers never miss the job.
+        Raises KeyError when no running item has that id.
+        """
+        with self._lock:
+            for seq, item in self._running.items():
+                if item.prompt_id == prompt_id:
+                    del self._running[seq]
+                    self._forget(seq)
+                    self._changed()
+                    return item
+            raise KeyError(prompt_id)
+
+    def close(self) -> None:
+        """Wake every waiting `get()` and make later ones return None (pending items stay)."""
+        with self._lock:
+            self._closed = True
+            self._not_empty.notify_all()
+
+    # -- readers ---------------------------------------------------------------------------------
+
+    def running(self) -> list[QueueItem]:
+        """Running items, oldest first (0 or 1 with one worker)."""
+        with self._lock:
+            return list(self._running.values())
+
+    def pending(self) -> list[QueueItem]:
+        """Pending items in raw heap-array order, not sorted (QUIRK(protocol.md §7))."""
+        with self._lock:
+            return [entry[3] for entry in self._heap]
+
+    def remaining(self) -> int:
+        """Pending plus running, ComfyUI's `queue_remaining`."""
+        with self._lock:
+            return len(self._heap) + len(self._running)
+
+    def __len__(self) -> int:
+        return self.remaining()
+
+    # -- removal ---------------------------------------------------------------------------------
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove the first pending item (heap-array order) of each id; return how many went.
+
+        Running items are untouched. See the module docstring for the `on_change` count.
+        """
+        removed = 0
+        with self._lock:
+            for prompt_id in ids:
+                for index, entry in enumerate(self._heap):
+                    if entry[1] != prompt_id:
+                        continue
+                    if len(self._heap) == 1:
+                        # QUIRK(protocol.md §7): ComfyUI wipes the queue here, which notifies,
+                        # and then notifies again: deleting the last item broadcasts twice.
+                        self.clear()
+                    else:
+                        self._heap.pop(index)
+                        heapq.heapify(self._heap)
+                        self._forget(entry[2])
+                    self._changed()
+                    removed += 1
+                    break
+        return removed
+
+    def clear(self) -> None:
+        """Drop every pending item (running ones stay); fires `on_change` once."""
+        with self._lock:
+            self._heap = []
+            self._persist("clear pending items", lambda store: store.clear_pending())
+            self._changed()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def _forget(self, seq: int) -> None:
+        self._persist("forget a queue row", lambda store: store.delete_queue_rows([seq]))
+
+    def _persist(self, what: str, write: Callable[[Store], None]) -> None:
+        if self._store is None:
+            return
+        try:
+            write(self._store)
+        except Exception:
+            # The queue keeps working in memory; losing persistence must not stop prompts.
+            log.exception("queue store: could not %s", what)
