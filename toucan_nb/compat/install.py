@@ -1,0 +1,141 @@
+"""Installing the ComfyUI alias modules and attaching a runtime to them (DESIGN.md decision 6).
+
+The aliases are real source files under `toucan_nb/compat/aliases/` (`comfy/`, `comfy_execution/`,
+`comfy_api/`, `folder_paths.py`, `server.py`, `nodes.py`). A meta-path finder placed first on
+`sys.meta_path` answers for exactly those top-level names; their submodules then resolve through the
+package `__path__` like any package's, so `import comfy.utils` and
+`from comfy.comfy_types.node_typing import IO` behave as in ComfyUI.
+
+Nothing happens at import time: `install()` adds the finder, and only when no real ComfyUI is
+importable (we never shadow a real install). Call from any thread; install/detach are serialised.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import logging
+import os
+import sys
+import threading
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from toucan_nb.compat import state
+
+log = logging.getLogger(__name__)
+
+ALIAS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "aliases")
+ALIAS_NAMES: tuple[str, ...] = ("comfy", "comfy_execution", "comfy_api", "folder_paths", "server", "nodes")
+# Names only a ComfyUI checkout provides; finding any of them elsewhere means a real install.
+# `server` and `nodes` are too generic to say so: an unrelated module of that name is shadowed.
+_COMFYUI_MARKERS: tuple[str, ...] = ("comfy", "comfy_execution", "comfy_api", "folder_paths")
+
+_lock = threading.Lock()
+
+
+class AliasFinder(importlib.abc.MetaPathFinder):
+    """Finds the top-level alias packages and modules in `ALIAS_ROOT`; nothing else."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = frozenset(names)
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname not in self.names:
+            return None  # submodules resolve through the alias package's own __path__
+        return importlib.machinery.PathFinder.find_spec(fullname, [ALIAS_ROOT])
+
+
+def _installed_finder() -> AliasFinder | None:
+    for finder in sys.meta_path:
+        if isinstance(finder, AliasFinder):
+            return finder
+    return None
+
+
+def _is_ours(module: ModuleType | None) -> bool:
+    origin = getattr(module, "__file__", None) or ""
+    return os.path.abspath(origin).startswith(ALIAS_ROOT + os.sep)
+
+
+def find_real_comfyui() -> str | None:
+    """Where a real ComfyUI `comfy`-family module is importable from, or None (our aliases ignored)."""
+    for name in _COMFYUI_MARKERS:
+        loaded = sys.modules.get(name)
+        if loaded is not None:
+            if not _is_ours(loaded):
+                return getattr(loaded, "__file__", None) or name
+            continue
+        spec = _find_elsewhere(name)
+        if spec is not None:
+            return spec.origin or name
+    return None
+
+
+def _find_elsewhere(name: str) -> importlib.machinery.ModuleSpec | None:
+    """`importlib.util.find_spec(name)` as if our finder were not installed."""
+    for finder in sys.meta_path:
+        if isinstance(finder, AliasFinder) or not hasattr(finder, "find_spec"):
+            continue
+        try:
+            spec = finder.find_spec(name, None)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None:
+            return spec
+    return None
+
+
+def aliases_installed() -> bool:
+    """True once `install()` has put the alias finder on `sys.meta_path`."""
+    return _installed_finder() is not None
+
+
+def install(runtime: Any) -> bool:
+    """Install the alias modules (unless real ComfyUI is importable) and attach `runtime` to them.
+
+    Idempotent; a second call with another runtime re-attaches. Returns True when the aliases are
+    in use, False when a real ComfyUI was found and left alone (custom nodes then see ComfyUI's own
+    globals, not this runtime).
+    """
+    with _lock:
+        if _installed_finder() is None:
+            real = find_real_comfyui()
+            if real is not None:
+                log.warning("compat: a real ComfyUI is importable (%s); not installing the aliases", real)
+                state.attach(runtime)
+                return False
+            for name in ALIAS_NAMES:
+                existing = sys.modules.get(name)
+                if existing is not None and not _is_ours(existing):
+                    # Imported already: importers keep that object, so we cannot replace it.
+                    log.warning("compat: module %r is already imported from %s; custom nodes "
+                                "importing it will not see toucan_nb", name,
+                                getattr(existing, "__file__", "?"))
+                    continue
+                spec = _find_elsewhere(name)
+                if spec is not None:
+                    log.warning("compat: the %r alias shadows the module at %s", name, spec.origin)
+            names = [n for n in ALIAS_NAMES if n not in sys.modules or _is_ours(sys.modules[n])]
+            sys.meta_path.insert(0, AliasFinder(names))
+            importlib.invalidate_caches()
+        state.attach(runtime)
+        _point_folders_at(runtime)
+        return True
+
+
+def detach() -> None:
+    """Detach the runtime. The aliases stay importable (loaded packs hold references to them)."""
+    with _lock:
+        state.detach()
+
+
+def _point_folders_at(runtime: Any) -> None:
+    folders = getattr(runtime, "folders", None)
+    if folders is not None:
+        from toucan_nb.runtime import folders as folders_mod
+
+        folders_mod.set_active(folders)
