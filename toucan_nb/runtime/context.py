@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 
@@ -30,12 +29,19 @@ class RunHooks(Protocol):
         """Send a TEXT frame for `node_id`."""
 
 
-@dataclass(frozen=True, slots=True)
 class ExecutionContext:
-    prompt_id: str
-    node_id: str
-    list_index: int | None
-    hooks: RunHooks | None = None
+    """The running node (a plain slotted class: it is created for every node call)."""
+
+    __slots__ = ("prompt_id", "node_id", "list_index", "hooks")
+
+    def __init__(self, prompt_id: str, node_id: str, list_index: int | None, hooks: RunHooks | None = None) -> None:
+        self.prompt_id = prompt_id
+        self.node_id = node_id
+        self.list_index = list_index
+        self.hooks = hooks
+
+    def __repr__(self) -> str:
+        return f"ExecutionContext({self.prompt_id!r}, {self.node_id!r}, {self.list_index!r})"
 
 
 _current: contextvars.ContextVar[ExecutionContext | None] = contextvars.ContextVar(
@@ -55,6 +61,18 @@ def last_context() -> ExecutionContext | None:
     """The most recently entered node context of any thread: ComfyUI's `server.last_node_id` fallback
     for progress reported from threads the node started itself."""
     return _last
+
+
+def set_context(prompt_id: str, node_id: str, list_index: int | None,
+                hooks: RunHooks | None) -> contextvars.Token[ExecutionContext | None]:
+    """Enter a node context without a context manager (the executor's hot path); undo with reset_context."""
+    global _last
+    ctx = _last = ExecutionContext(prompt_id, node_id, list_index, hooks)
+    return _current.set(ctx)
+
+
+def reset_context(token: contextvars.Token[ExecutionContext | None]) -> None:
+    _current.reset(token)
 
 
 @contextmanager

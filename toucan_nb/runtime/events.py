@@ -118,18 +118,26 @@ class Progress(Event):
         return {"value": self.value, "max": self.max, "prompt_id": self.prompt_id, "node": self.node}
 
 
-@dataclass(slots=True, frozen=True)
 class NodeProgress:
-    """One node's entry in `progress_state` (protocol.md §14)."""
+    """One node's entry in `progress_state` (protocol.md §14). Treat as immutable; a plain slotted
+    class because one is made at every node start and finish."""
 
-    node_id: str
-    state: str  # pending | running | finished | error
-    value: float
-    max: float
-    prompt_id: str
-    display_node_id: str
-    parent_node_id: str | None
-    real_node_id: str
+    __slots__ = ("node_id", "state", "value", "max", "prompt_id", "display_node_id", "parent_node_id",
+                 "real_node_id")
+
+    def __init__(self, node_id: str, state: str, value: float, max: float, prompt_id: str,
+                 display_node_id: str, parent_node_id: str | None, real_node_id: str) -> None:
+        self.node_id = node_id
+        self.state = state  # pending | running | finished | error
+        self.value = value
+        self.max = max
+        self.prompt_id = prompt_id
+        self.display_node_id = display_node_id
+        self.parent_node_id = parent_node_id
+        self.real_node_id = real_node_id
+
+    def __repr__(self) -> str:
+        return f"NodeProgress({self.node_id!r}, {self.state!r}, {self.value}/{self.max})"
 
     def to_wire(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,276 @@
+"""Runtime: the node registry, queue, history, executor thread and event bus of one process.
+
+This is the object the route set, the notebook API and the compat layer are given. Threads:
+`submit`, `interrupt`, `free`, the queue/history views and `future` may be called from any
+thread; prompts run one at a time on the runtime's own executor thread ("toucan-executor").
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from toucan_nb.runtime import device
+from toucan_nb.runtime.errors import NotFoundError
+from toucan_nb.runtime.events import EventBus, Executing, Status, now_ms
+from toucan_nb.runtime.executor import PromptExecutor, PromptResult
+from toucan_nb.runtime.folders import Folders, set_active
+from toucan_nb.runtime.history import History, HistoryEntry
+from toucan_nb.runtime.queue import PromptQueue, QueueItem
+from toucan_nb.runtime.registry import NodeRegistry
+from toucan_nb.runtime.validation import validate_prompt
+
+log = logging.getLogger(__name__)
+
+# Kept out of history and listings, still passed to execution (protocol.md §6).
+SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
+CACHE_MODES = ("classic", "lru", "none", "ram")
+
+
+@dataclass
+class RuntimeConfig:
+    """How a runtime is set up; the CLI flags of `toucan-nb serve` map onto these fields."""
+
+    base_dir: str = "."
+    input_dir: str | None = None
+    output_dir: str | None = None
+    temp_dir: str | None = None
+    user_dir: str | None = None
+    models_dir: str | None = None
+    cache_mode: str = "classic"
+    cache_size: int = 0
+    ram_headroom_gb: float = 4.0
+    preview_method: str = "none"
+    preview_size: int = 512
+    max_upload_size_mb: float = 100.0
+    device: str | None = None
+    cpu: bool = False
+    custom_node_dirs: list[str] = field(default_factory=list)
+    disable_all_custom_nodes: bool = False
+    load_builtin_nodes: bool = True
+    persist: bool = True
+    multi_user: bool = False
+    disable_metadata: bool = False
+
+    def __post_init__(self) -> None:
+        if self.cache_mode not in CACHE_MODES:
+            raise ValueError(f"cache_mode must be one of {CACHE_MODES}, not {self.cache_mode!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """The answer to a queued prompt: POST /prompt's 200 body, typed."""
+
+    prompt_id: str
+    number: int | float
+    node_errors: dict[str, Any]
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"prompt_id": self.prompt_id, "number": self.number, "node_errors": self.node_errors}
+
+
+class Runtime:
+    """One process's graph runtime (see the module docstring for threads)."""
+
+    def __init__(self, config: RuntimeConfig | None = None) -> None:
+        self.config = config or RuntimeConfig()
+        c = self.config
+        self.folders = Folders(c.base_dir, input_dir=c.input_dir, output_dir=c.output_dir, temp_dir=c.temp_dir,
+                               user_dir=c.user_dir, models_dir=c.models_dir)
+        self.registry = NodeRegistry()
+        self.events = EventBus()
+        self.executor = PromptExecutor(self.registry, self.events, c.cache_mode, c.cache_size, c.ram_headroom_gb)
+        self.store: Any = None
+        self.queue = PromptQueue(on_change=self._queue_changed)
+        self.history = History()
+        self.load_report: Any = None
+        self._number = 0
+        self._number_lock = threading.Lock()
+        self._futures: dict[str, concurrent.futures.Future[HistoryEntry]] = {}
+        self._futures_lock = threading.Lock()
+        self._free_flags = {"unload_models": False, "free_memory": False}
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self.started = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> Runtime:
+        """Create folders, load nodes, restore the persisted queue/history, start the executor thread."""
+        if self.started:
+            return self
+        c = self.config
+        self.folders.ensure_dirs()
+        set_active(self.folders)
+        device.configure(c.device, c.cpu)
+        if c.load_builtin_nodes:
+            from toucan_nb.nodes import register_builtin_nodes, set_metadata_enabled
+
+            register_builtin_nodes(self.registry)
+            set_metadata_enabled(not c.disable_metadata)
+        from toucan_nb import compat
+
+        compat.install(self)
+        dirs = [*self.folders.custom_nodes_dirs, *c.custom_node_dirs]
+        from toucan_nb.runtime.loader import load_custom_nodes
+
+        self.load_report = load_custom_nodes(self.registry, [d for d in dict.fromkeys(dirs) if os.path.isdir(d)],
+                                             disable_all=c.disable_all_custom_nodes)
+        if c.persist:
+            self._open_store()
+        self._thread = threading.Thread(target=self._work, name="toucan-executor", daemon=True)
+        self._thread.start()
+        self.started = True
+        return self
+
+    def _open_store(self) -> None:
+        from toucan_nb.runtime.store import Store
+
+        self.store = Store.in_user_dir(self.folders.user_dir)
+        for entry in self.store.recover():
+            log.warning("prompt %s was running when the runtime stopped; recorded as failed", entry.prompt_id)
+        self.history = History(store=self.store)
+        self.queue = PromptQueue(on_change=self._queue_changed, store=self.store)
+        self._number = max(self._number, self.store.load_counter())
+        with self._futures_lock:
+            for item in self.queue.pending():
+                self._futures[item.prompt_id] = concurrent.futures.Future()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking prompts, wait for the running one, close the store."""
+        self._stopping.set()
+        self.queue.close()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.store is not None:
+            self.store.close()
+        self.started = False
+
+    # -- queueing -------------------------------------------------------------------------------
+    def allocate_number(self, front: bool = False) -> int:
+        """ComfyUI's priority counter: every POST without `number` advances it, valid or not."""
+        with self._number_lock:
+            number = self._number
+            self._number += 1
+            if self.store is not None:
+                self.store.save_counter(self._number)
+        return -number if front else number
+
+    def submit(self, prompt: dict[str, Any], *, prompt_id: str | None = None, client_id: str | None = None,
+               extra_data: dict[str, Any] | None = None, number: int | float | None = None, front: bool = False,
+               partial_execution_targets: list[str] | None = None, has_client_id: bool | None = None) -> Submission:
+        """Validate and queue a prompt. Raises PromptValidationError (nothing queued, counter advanced)."""
+        if number is None:
+            number = self.allocate_number(front)
+        prompt_id = str(uuid.uuid4()) if prompt_id is None else str(prompt_id)
+        result = validate_prompt(prompt, self.registry, partial_execution_targets, prompt_id=prompt_id)
+        extra = dict(extra_data or {})
+        if client_id is not None or has_client_id:
+            extra["client_id"] = client_id
+        sensitive = {k: extra.pop(k) for k in SENSITIVE_EXTRA_DATA_KEYS if k in extra}
+        extra["create_time"] = now_ms()
+        item = QueueItem(number, prompt_id, prompt, extra, list(result.outputs), sensitive)
+        with self._futures_lock:
+            self._futures[prompt_id] = concurrent.futures.Future()
+        self.queue.put(item)
+        return Submission(prompt_id, number, result.node_errors)
+
+    def run(self, prompt: dict[str, Any], timeout: float | None = None, **kwargs: Any) -> HistoryEntry:
+        """Submit a prompt and wait for its history entry (convenience for notebooks and tests)."""
+        submission = self.submit(prompt, **kwargs)
+        return self.future(submission.prompt_id).result(timeout)
+
+    def future(self, prompt_id: str) -> concurrent.futures.Future[HistoryEntry]:
+        """A future resolving to the prompt's history entry; raises NotFoundError for unknown ids."""
+        with self._futures_lock:
+            fut = self._futures.get(prompt_id)
+        if fut is not None:
+            return fut
+        entry = self.history.entry(prompt_id)
+        if entry is None:
+            raise NotFoundError(f"prompt {prompt_id} is neither queued nor in history")
+        done: concurrent.futures.Future[HistoryEntry] = concurrent.futures.Future()
+        done.set_result(entry)
+        return done
+
+    def delete_pending(self, ids: Iterable[str]) -> int:
+        """Remove pending prompts (their futures are cancelled)."""
+        ids = list(ids)
+        removed = self.queue.delete(ids)
+        self._cancel_futures(i for i in ids if not self._is_queued(i))
+        return removed
+
+    def clear_pending(self) -> None:
+        ids = [item.prompt_id for item in self.queue.pending()]
+        self.queue.clear()
+        self._cancel_futures(ids)
+
+    def _is_queued(self, prompt_id: str) -> bool:
+        return any(i.prompt_id == prompt_id for i in (*self.queue.pending(), *self.queue.running()))
+
+    def _cancel_futures(self, ids: Iterable[str]) -> None:
+        with self._futures_lock:
+            for prompt_id in ids:
+                fut = self._futures.pop(prompt_id, None)
+                if fut is not None:
+                    fut.cancel()
+
+    def interrupt(self, prompt_id: str | None = None) -> bool:
+        """Interrupt the running prompt (only if it is `prompt_id`, when given)."""
+        return self.executor.interrupt(prompt_id)
+
+    def free(self, unload_models: bool = False, free_memory: bool = False) -> None:
+        """Ask the executor to unload models / drop caches after the current prompt (now if idle)."""
+        self._free_flags["unload_models"] |= unload_models or free_memory
+        self._free_flags["free_memory"] |= free_memory
+
+    def object_info(self, class_type: str | None = None) -> dict[str, Any]:
+        return self.registry.object_info(class_type)
+
+    @property
+    def running_prompt_id(self) -> str | None:
+        return self.executor.running_prompt_id
+
+    # -- the executor thread ----------------------------------------------------------------------
+    def _queue_changed(self) -> None:
+        self.events.publish(Status(queue_remaining=self.queue.remaining()))
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            item = self.queue.get(timeout=0.5)
+            if item is not None:
+                self._run_item(item)
+            self._apply_free()
+
+    def _apply_free(self) -> None:
+        if self._free_flags["free_memory"]:
+            self.executor.reset()
+        if self._free_flags["unload_models"]:
+            device.soft_empty_cache()
+        self._free_flags["free_memory"] = self._free_flags["unload_models"] = False
+
+    def _run_item(self, item: QueueItem) -> None:
+        extra = {**item.extra_data, **item.sensitive}
+        try:
+            result = self.executor.execute(item.prompt, item.prompt_id, extra, item.outputs_to_execute)
+        except Exception:  # a runtime bug, not a node error: record it, keep the thread alive
+            log.exception("executor failed on prompt %s", item.prompt_id)
+            result = PromptResult({}, {}, False, [["execution_error", {
+                "prompt_id": item.prompt_id, "node_id": "", "node_type": "", "executed": [],
+                "exception_message": "internal executor error (see the server log)\n",
+                "exception_type": "RuntimeError", "traceback": [], "current_inputs": {}, "current_outputs": [],
+                "timestamp": now_ms()}]])
+        entry = HistoryEntry(prompt=item, outputs=result.outputs, meta=result.meta, status_str=result.status_str,
+                             completed=result.success, messages=result.messages)
+        self.history.add(entry)
+        self.queue.task_done(item.prompt_id)
+        self.events.publish(Executing(node=None, prompt_id=item.prompt_id, client_id=item.extra_data.get("client_id")))
+        with self._futures_lock:
+            fut = self._futures.pop(item.prompt_id, None)
+        if fut is not None and not fut.cancelled():
+            fut.set_result(entry)

@@ -1,0 +1,240 @@
+"""Cache keys ("signatures") of prompt nodes (execution.md §4.2), built incrementally.
+
+ComfyUI rebuilds each node's key from its whole ancestry on every prompt, which is quadratic in
+chain length. Here a signature is hash-consed (Merkle style): a node's signature is an interned
+tuple of its immediate signature with each link replaced by the *signature object* of its source.
+Interned signatures compare by identity and cache their hash, so building one costs O(inputs)
+whatever the depth, and two nodes have equal signatures exactly when their whole ancestries are
+equal, which is what ComfyUI's ancestor list encodes.
+
+Values that cannot be hashed (objects in expanded graphs, a failing or NaN IS_CHANGED) become a
+fresh `Unhashable`, equal only to itself, so they never match across prompts (ComfyUI's to_hashable).
+Executor thread only (the intern table is guarded by a lock for tests that build in parallel).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import threading
+from typing import Any
+
+from toucan_nb.runtime.asynccall import call_node_method
+from toucan_nb.runtime.graph_utils import ExecutionBlocker, is_link
+from toucan_nb.runtime.invoke import is_changed_inputs
+from toucan_nb.runtime.prompt import DynamicPrompt
+
+log = logging.getLogger(__name__)
+
+
+class Unhashable:
+    """A value that equals only itself (identity hash)."""
+
+    __slots__ = ("__weakref__",)
+
+
+class Signature:
+    """An interned cache key; equal signatures are the same object."""
+
+    __slots__ = ("parts", "_hash")
+
+    def __init__(self, parts: tuple[Any, ...]) -> None:
+        self.parts = parts
+        self._hash = hash(parts)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"Signature({self.parts[0]!r}, #{self._hash & 0xFFFF:04x})"
+
+
+# A plain dict (a WeakValueDictionary costs more than the rest of a lookup); `sweep()` drops what
+# nothing outside the table references any more, and runs only when the table has doubled.
+_interned: dict[tuple[Any, ...], Signature] = {}
+_intern_lock = threading.Lock()
+_sweep_at = 4096
+
+
+def intern(parts: tuple[Any, ...]) -> Signature:
+    """The one Signature object for `parts`."""
+    sig = _interned.get(parts)
+    if sig is None:
+        with _intern_lock:
+            sig = _interned.get(parts)
+            if sig is None:
+                sig = Signature(parts)
+                _interned[parts] = sig
+    return sig
+
+
+def _table_only_refcount() -> int:
+    probe = Signature(("probe",))
+    table = {("probe",): probe}
+    key = next(iter(table))
+    del probe
+    return sys.getrefcount(table[key])
+
+
+_UNREFERENCED = _table_only_refcount()
+
+
+def sweep(force: bool = False) -> int:
+    """Forget signatures that only the intern table still holds; returns how many. Amortised O(1)."""
+    global _sweep_at
+    if not force and len(_interned) < _sweep_at:
+        return 0
+    removed = 0
+    with _intern_lock:
+        while True:
+            dead = [k for k in list(_interned) if sys.getrefcount(_interned[k]) <= _UNREFERENCED]
+            if not dead:
+                break
+            for k in dead:
+                del _interned[k]
+            removed += len(dead)
+        _sweep_at = max(4096, 2 * len(_interned))
+    return removed
+
+
+def interned_count() -> int:
+    return len(_interned)
+
+
+_PRIMITIVES = (int, str, bool, bytes, type(None))
+
+
+def to_hashable(value: Any) -> Any:
+    """ComfyUI's to_hashable: primitives as is, containers recursively, anything else Unhashable."""
+    if isinstance(value, _PRIMITIVES):
+        return value
+    if isinstance(value, float):
+        return Unhashable() if math.isnan(value) else value
+    if isinstance(value, dict):
+        try:
+            return ("__dict__", frozenset((k, to_hashable(v)) for k, v in value.items()))
+        except TypeError:
+            return Unhashable()
+    if isinstance(value, (list, tuple)):
+        return ("__seq__", tuple(to_hashable(v) for v in value))
+    if isinstance(value, (set, frozenset)):
+        return ("__set__", frozenset(to_hashable(v) for v in value))
+    return Unhashable()
+
+
+class IsChangedCache:
+    """Calls IS_CHANGED at most once per node per prompt (execution.md §1.6)."""
+
+    def __init__(self, prompt_id: str, dynprompt: DynamicPrompt, registry: Any, extra_data: dict[str, Any]) -> None:
+        self.prompt_id = prompt_id
+        self.dynprompt = dynprompt
+        self.registry = registry
+        self.extra_data = extra_data
+        self._values: dict[str, Any] = {}
+
+    def get(self, node_id: str) -> Any:
+        if node_id in self._values:
+            return self._values[node_id]
+        node = self.dynprompt.get_node(node_id)
+        cls = self.registry.get(node["class_type"])
+        if not hasattr(cls, "IS_CHANGED"):
+            value: Any = False
+        elif "is_changed" in node:
+            # QUIRK(execution.md §1.6): a value already in the prompt is used as is.
+            value = node["is_changed"]
+        else:
+            value = self._call(node_id, node, cls)
+            node["is_changed"] = value
+        self._values[node_id] = value
+        return value
+
+    def _call(self, node_id: str, node: dict[str, Any], cls: type) -> Any:
+        try:
+            kwargs = is_changed_inputs(cls, node["inputs"], node_id, self.dynprompt, self.extra_data)
+            result = call_node_method(cls.IS_CHANGED, kwargs, self.prompt_id, node_id)  # type: ignore[attr-defined]
+            values = [None if isinstance(result, ExecutionBlocker) else result]
+        except Exception as exc:  # custom-node boundary: ComfyUI logs and uses NaN
+            log.warning("IS_CHANGED of %s (%s) failed: %s", node_id, node["class_type"], exc)
+            return float("nan")
+        return values
+
+
+_uses_unique_id: dict[type, bool] = {}
+
+
+def _class_needs_id(cls: type) -> bool:
+    """NOT_IDEMPOTENT or a hidden UNIQUE_ID puts the node id into the key (memoised per class)."""
+    needs = _uses_unique_id.get(cls)
+    if needs is None:
+        needs = bool(getattr(cls, "NOT_IDEMPOTENT", False))
+        if not needs:
+            hidden = cls.INPUT_TYPES().get("hidden", {})  # type: ignore[attr-defined]
+            needs = isinstance(hidden, dict) and "UNIQUE_ID" in hidden.values()
+        _uses_unique_id[cls] = needs
+    return needs
+
+
+class SignatureBuilder:
+    """Signatures of the nodes of one prompt (original and expanded), memoised per node."""
+
+    def __init__(self, dynprompt: DynamicPrompt, registry: Any, is_changed: IsChangedCache) -> None:
+        self.dynprompt = dynprompt
+        self.registry = registry
+        self.is_changed = is_changed
+        self.memo: dict[str, Signature | Unhashable] = {}
+
+    def get(self, node_id: str) -> Signature | Unhashable:
+        memo = self.memo
+        sig = memo.get(node_id)
+        if sig is not None:
+            return sig
+        # Iterative post-order walk: deep chains must not recurse (5,000 nodes and more).
+        stack: list[tuple[str, bool]] = [(node_id, False)]
+        visiting: set[str] = set()
+        dynprompt = self.dynprompt
+        while stack:
+            current, children_done = stack.pop()
+            if current in memo:
+                continue
+            if children_done:
+                visiting.discard(current)
+                memo[current] = self._immediate(current)
+                continue
+            if not dynprompt.has_node(current):
+                memo[current] = Unhashable()  # ComfyUI keys a missing ancestor as [NaN]
+                continue
+            if current in visiting:
+                continue  # a cycle; _immediate of its member sees the gap and gives up on equality
+            visiting.add(current)
+            stack.append((current, True))
+            for value in dynprompt.get_node(current)["inputs"].values():
+                if is_link(value) and value[0] not in memo and value[0] not in visiting:
+                    stack.append((value[0], False))
+        return memo[node_id]
+
+    def _immediate(self, node_id: str) -> Signature | Unhashable:
+        node = self.dynprompt.get_node(node_id)
+        class_type = node["class_type"]
+        cls = self.registry.find(class_type)
+        if cls is None:
+            return Unhashable()
+        changed = to_hashable(self.is_changed.get(node_id)) if hasattr(cls, "IS_CHANGED") else False
+        parts: list[Any] = [class_type, changed]
+        if _class_needs_id(cls):
+            parts.append(node_id)
+        inputs = node["inputs"]
+        memo = self.memo
+        for name in sorted(inputs):
+            value = inputs[name]
+            if is_link(value):
+                source = memo.get(value[0])
+                if source is None:  # part of a cycle
+                    return Unhashable()
+                parts.append((name, source, value[1]))
+            else:
+                parts.append((name, to_hashable(value)))
+        try:
+            return intern(tuple(parts))
+        except TypeError:
+            return Unhashable()
