@@ -1,0 +1,294 @@
+"""SQLite persistence of the pending queue, the history and the priority counter (DESIGN.md, decision 5).
+
+One file, `<user_dir>/toucan.db` by default, in WAL mode with `synchronous=NORMAL`: a commit
+appends to the WAL without an fsync, so the executor can push thousands of tiny prompts a second.
+Values are JSON columns, encoded with one `dumps` per write. One connection, guarded by a lock,
+does all reads and writes; every public method may be called from any thread.
+
+The connection holds SQLite's EXCLUSIVE locking mode: a second runtime opening the same file (another
+kernel, or another Runtime in this process) gets `StoreLockedError` instead of silently sharing our
+rows, and later recovering our live running prompt as a dead one.
+
+What is stored, and when (the callers are `PromptQueue` and `History`):
+
+* queue rows: written on `put` (state `pending`), marked `running` with a start time on `get`,
+  deleted on `task_done`/`delete`/`clear`. Sensitive extra_data keys are never written, so a
+  reloaded prompt runs without them (protocol.md §6: they are never stored or listed anyway).
+* history rows: upserted on `add` (a repeated prompt_id keeps its original position, like the
+  in-memory dict), deleted on `delete`/`clear`/eviction.
+* the priority counter: whenever the Runtime calls `save_counter`.
+
+Start-up order for the Runtime::
+
+    store = Store.in_user_dir(user_dir)          # may raise StoreLockedError
+    stopped = store.recover()                    # prompts that were running -> error history rows
+    history = History(store=store)               # loads history, oldest first (incl. `stopped`)
+    queue = PromptQueue(on_change, store=store)  # loads pending items
+    counter = store.load_counter()
+
+After a restart `/queue` lists the same pending items; their heap array is rebuilt by pushing them
+in their original insertion order, so its raw order may differ from the one before the restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from .history import HistoryEntry, runtime_stopped_entry
+from .queue import QueueItem
+
+log = logging.getLogger(__name__)
+
+DB_FILENAME = "toucan.db"
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY,
+    prompt_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_at INTEGER,
+    item TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY,
+    prompt_id TEXT NOT NULL UNIQUE,
+    entry TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+_PENDING = "pending"
+_RUNNING = "running"
+_COUNTER_KEY = "priority_counter"
+
+
+class StoreLockedError(RuntimeError):
+    """Another connection (another kernel, another Runtime) holds the database file."""
+
+
+class StoreVersionError(RuntimeError):
+    """The database file was written by a newer toucan_nb schema."""
+
+
+def _jsonable(value: Any) -> Any:
+    """Last resort for values json cannot encode (numpy scalars, sets, custom objects)."""
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            return item()
+        except Exception:
+            pass
+    return str(value)
+
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_jsonable).encode
+
+
+def _decode(data: str, build: Callable[[Any], Any], what: str) -> Any:
+    """`build(json.loads(data))`, or None (logged) for a row this schema cannot read."""
+    try:
+        return build(json.loads(data))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        log.warning("store: skipping unreadable %s", what, exc_info=True)
+        return None
+
+
+class Store:
+    """The database of one runtime. See the module docstring for what is written when."""
+
+    def __init__(self, path: str | Path, *, busy_timeout: float = 1.0) -> None:
+        """Open (creating if needed) the database at `path`.
+
+        Raises StoreLockedError when another process holds it, StoreVersionError when its schema is
+        newer than ours.
+        """
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # isolation_level=None: autocommit; multi-statement writes use explicit transactions.
+        self._conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None,
+                                     check_same_thread=False)
+        try:
+            self._setup()
+        except sqlite3.OperationalError as exc:
+            self._conn.close()
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreLockedError(f"{self.path} is in use by another process") from exc
+            raise
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @classmethod
+    def in_user_dir(cls, user_dir: str | Path, **kwargs: Any) -> Store:
+        """The store at `<user_dir>/toucan.db`."""
+        return cls(Path(user_dir) / DB_FILENAME, **kwargs)
+
+    def _setup(self) -> None:
+        conn = self._conn
+        # Set before entering WAL so the WAL index lives in process memory, not a shared file.
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")  # takes (and, in EXCLUSIVE mode, keeps) the write lock
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreVersionError(
+                    f"{self.path} has schema version {version}; this toucan_nb reads up to {SCHEMA_VERSION}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # -- queue -----------------------------------------------------------------------------------
+
+    def insert_pending(self, seq: int, item: QueueItem) -> None:
+        """Store a newly queued item under the queue's insertion counter `seq`."""
+        data = _dumps(item.to_wire())
+        with self._lock:
+            self._conn.execute("INSERT OR REPLACE INTO queue (seq, prompt_id, state, started_at, item) "
+                               "VALUES (?, ?, ?, NULL, ?)", (seq, item.prompt_id, _PENDING, data))
+
+    def mark_running(self, seq: int, started_at: int) -> None:
+        """The item `seq` left the queue for the executor at `started_at` (ms)."""
+        with self._lock:
+            self._conn.execute("UPDATE queue SET state = ?, started_at = ? WHERE seq = ?",
+                               (_RUNNING, started_at, seq))
+
+    def delete_queue_rows(self, seqs: Iterable[int]) -> None:
+        """Forget these queue rows (finished or deleted items)."""
+        with self._lock:
+            self._conn.executemany("DELETE FROM queue WHERE seq = ?", [(seq,) for seq in seqs])
+
+    def clear_pending(self) -> None:
+        """Forget every pending row (running rows stay)."""
+        with self._lock:
+            self._conn.execute("DELETE FROM queue WHERE state = ?", (_PENDING,))
+
+    def load_pending(self) -> list[tuple[int, QueueItem]]:
+        """Pending items with their `seq`, in insertion order."""
+        with self._lock:
+            rows = self._conn.execute("SELECT seq, item FROM queue WHERE state = ? ORDER BY seq",
+                                      (_PENDING,)).fetchall()
+        return [(seq, item) for seq, data in rows
+                if (item := _decode(data, QueueItem.from_wire, f"queue row {seq}")) is not None]
+
+    def next_queue_seq(self) -> int:
+        """The first `seq` no queue row uses yet."""
+        with self._lock:
+            (top,) = self._conn.execute("SELECT MAX(seq) FROM queue").fetchone()
+        return 0 if top is None else top + 1
+
+    def recover(self, stopped_at: int | None = None) -> list[HistoryEntry]:
+        """Turn every item that was running when the last process died into an error history entry.
+
+        In one transaction: the `runtime_stopped_entry` of each running row is written to history
+        and the row is deleted. Returns the new entries (oldest first). Call it once at start-up,
+        before any `get()` (it cannot tell a dead run from a live one), and before building
+        `History`, which then loads them; adding them to an existing `History` is also safe.
+        """
+        with self._lock:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute("SELECT seq, started_at, item FROM queue WHERE state = ? ORDER BY seq",
+                                    (_RUNNING,)).fetchall()
+                entries = [runtime_stopped_entry(item, started_at=started_at, stopped_at=stopped_at)
+                           for seq, started_at, data in rows
+                           if (item := _decode(data, QueueItem.from_wire, f"queue row {seq}")) is not None]
+                for entry in entries:
+                    self._upsert_history(entry)
+                conn.execute("DELETE FROM queue WHERE state = ?", (_RUNNING,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return entries
+
+    # -- history ---------------------------------------------------------------------------------
+
+    def save_history(self, entry: HistoryEntry, evicted: Iterable[str] = ()) -> None:
+        """Upsert `entry` and delete the `evicted` entries, atomically."""
+        evicted = list(evicted)
+        with self._lock:
+            if not evicted:
+                self._upsert_history(entry)
+                return
+            conn = self._conn
+            conn.execute("BEGIN")
+            try:
+                conn.executemany("DELETE FROM history WHERE prompt_id = ?", [(pid,) for pid in evicted])
+                self._upsert_history(entry)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def delete_history(self, prompt_ids: Iterable[str]) -> None:
+        """Forget these history entries."""
+        with self._lock:
+            self._conn.executemany("DELETE FROM history WHERE prompt_id = ?",
+                                   [(pid,) for pid in prompt_ids])
+
+    def clear_history(self) -> None:
+        """Forget every history entry."""
+        with self._lock:
+            self._conn.execute("DELETE FROM history")
+
+    def load_history(self) -> list[HistoryEntry]:
+        """Every stored entry, oldest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT seq, entry FROM history ORDER BY seq").fetchall()
+        return [entry for seq, data in rows
+                if (entry := _decode(data, HistoryEntry.from_wire, f"history row {seq}")) is not None]
+
+    def _upsert_history(self, entry: HistoryEntry) -> None:
+        # ON CONFLICT keeps the row (and its seq): a repeated prompt_id stays where it was.
+        self._conn.execute("INSERT INTO history (prompt_id, entry) VALUES (?, ?) "
+                           "ON CONFLICT (prompt_id) DO UPDATE SET entry = excluded.entry",
+                           (entry.prompt_id, _dumps(entry.to_wire())))
+
+    # -- priority counter ------------------------------------------------------------------------
+
+    def load_counter(self) -> int:
+        """The saved priority counter (protocol.md §6), 0 when none was saved."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (_COUNTER_KEY,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def save_counter(self, value: int) -> None:
+        """Remember the priority counter."""
+        with self._lock:
+            self._conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                               "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                               (_COUNTER_KEY, str(value)))
+
+    # -- lifetime --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (releasing the file lock). Later writes raise sqlite3.ProgrammingError."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
