@@ -1,0 +1,88 @@
+"""The kernel's one `Runtime`: created on first use, shared by the notebook API and `%load_ext`.
+
+`get_runtime()` creates and starts a runtime the first time (base directory `$TOUCAN_NB_HOME`, else
+`./toucan_data`), registers the notebook's capture node in it (`capture.py`) and returns the same
+object afterwards. This per-process slot is the notebook's one piece of global state: a kernel has
+one runtime, as it has one GPU. Any thread may call these functions; creation is locked.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from toucan_nb.runtime.errors import RuntimeUnavailableError
+
+if TYPE_CHECKING:
+    from toucan_nb.runtime.runtime import Runtime
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def default_base_dir() -> str:
+    """`$TOUCAN_NB_HOME`, else `toucan_data` under the current directory."""
+    return os.environ.get("TOUCAN_NB_HOME") or os.path.join(os.getcwd(), "toucan_data")
+
+
+def get_runtime(create: bool = True, **config: Any) -> Runtime:
+    """The process's started Runtime, created on first call with `RuntimeConfig(**config)`.
+
+    `config` holds `RuntimeConfig` fields (`base_dir` defaults to `default_base_dir()`). Raises
+    `RuntimeUnavailableError` when there is none and `create` is False, and ValueError when a runtime
+    exists and `config` asks for different settings (call `stop_runtime()` first).
+    """
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            _check_same_config(_runtime, config)
+            return _runtime
+        if not create:
+            raise RuntimeUnavailableError("no toucan_nb runtime in this process: run `%load_ext toucan_nb` "
+                                          "or call toucan_nb.notebook.runtime()")
+        from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+        settings = dict(config)
+        settings.setdefault("base_dir", default_base_dir())
+        runtime = Runtime(RuntimeConfig(**settings))
+        runtime.start()
+        attach(runtime)
+        _runtime = runtime
+        return runtime
+
+
+def find_runtime() -> Runtime | None:
+    """The process's runtime, or None when none was created."""
+    return _runtime
+
+
+def set_runtime(runtime: Runtime) -> None:
+    """Make an existing, started runtime the process's one (tests, embedding). Replaces any other."""
+    global _runtime
+    with _lock:
+        attach(runtime)
+        _runtime = runtime
+
+
+def stop_runtime() -> None:
+    """Stop and forget the process's runtime (`%unload_ext toucan_nb`). Does nothing without one."""
+    global _runtime
+    with _lock:
+        runtime, _runtime = _runtime, None
+    if runtime is not None:
+        runtime.stop()
+
+
+def attach(runtime: Runtime) -> None:
+    """Give `runtime` what the notebook API needs from it: the capture node class (idempotent)."""
+    from toucan_nb.notebook.capture import install_capture
+
+    install_capture(runtime.registry)
+
+
+def _check_same_config(runtime: Runtime, config: dict[str, Any]) -> None:
+    different = {k: v for k, v in config.items() if getattr(runtime.config, k, object()) != v}
+    if different:
+        raise ValueError(f"a runtime is already running with other settings ({sorted(different)}); "
+                         "call toucan_nb.notebook.session.stop_runtime() first")
