@@ -129,9 +129,16 @@ class Runtime:
         return self
 
     def _open_store(self) -> None:
-        from toucan_nb.runtime.store import Store
+        import sqlite3
 
-        self.store = Store.in_user_dir(self.folders.user_dir)
+        from toucan_nb.runtime.store import Store, StoreLockedError, StoreVersionError
+
+        try:
+            self.store = Store.in_user_dir(self.folders.user_dir)
+        except (StoreLockedError, StoreVersionError, sqlite3.DatabaseError) as exc:
+            # Another runtime owns this user directory (or the file is not ours): keep working in memory.
+            log.warning("queue and history will not persist: %s", exc)
+            return
         for entry in self.store.recover():
             log.warning("prompt %s was running when the runtime stopped; recorded as failed", entry.prompt_id)
         self.history = History(store=self.store)

@@ -30,7 +30,7 @@ from toucan_nb.runtime.queue import PromptQueue, QueueItem
 
 def _vectors_dir() -> Path | None:
     repo = Path(__file__).resolve().parents[3]
-    candidates = [os.environ.get("TOUCAN_VECTORS_DIR"), repo / "shared" / "vectors",
+    candidates = [os.environ.get("TOUCAN_VECTORS_DIR"), repo / "tests" / "vectors", repo / "shared" / "vectors",
                   repo / "tests" / "vectors", repo.parent / "shared" / "vectors"]
     for candidate in candidates:
         if candidate and (Path(candidate) / "history_and_jobs.json").is_file():

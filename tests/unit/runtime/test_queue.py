@@ -16,7 +16,7 @@ from toucan_nb.runtime.queue import PromptQueue, QueueItem
 
 def _vectors_file() -> Path:
     repo = Path(__file__).resolve().parents[3]
-    for candidate in (os.environ.get("TOUCAN_VECTORS_DIR"), repo / "shared" / "vectors",
+    for candidate in (os.environ.get("TOUCAN_VECTORS_DIR"), repo / "tests" / "vectors", repo / "shared" / "vectors",
                       repo / "tests" / "vectors", repo.parent / "shared" / "vectors"):
         if candidate and (Path(candidate) / "history_and_jobs.json").is_file():
             return Path(candidate) / "history_and_jobs.json"

@@ -247,7 +247,7 @@ def test_eviction_is_persisted(store: Store) -> None:
 def test_recorded_comfyui_entries_survive_a_restart(store: Store) -> None:
     vectors = None
     repo = Path(__file__).resolve().parents[3]
-    for candidate in (os.environ.get("TOUCAN_VECTORS_DIR"), repo / "shared" / "vectors",
+    for candidate in (os.environ.get("TOUCAN_VECTORS_DIR"), repo / "tests" / "vectors", repo / "shared" / "vectors",
                       repo / "tests" / "vectors", repo.parent / "shared" / "vectors"):
         if candidate and (Path(candidate) / "history_and_jobs.json").is_file():
             vectors = json.loads((Path(candidate) / "history_and_jobs.json").read_text())
