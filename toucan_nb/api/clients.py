@@ -1,0 +1,180 @@
+"""Connected WebSocket clients: the sid table and each client's ordered outbox (protocol.md §13).
+
+Each `ClientConnection` sends its frames in order from one drain task. While a write is in
+flight, new frames wait in the outbox; a newer preview replaces an older one that has not been
+sent yet (latest frame wins), so a slow client never makes anything wait and never piles up
+images. JSON frames, terminal events included, are never dropped.
+
+Previews are rendered (encoded once per event, on a worker thread) only when a client's drain
+reaches them, so a preview that was replaced is never encoded.
+
+Everything here runs on the IO loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Iterator
+from concurrent.futures import Executor
+from typing import Any, Protocol
+
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError
+
+from toucan_nb.api import wire
+from toucan_nb.runtime.events import PreviewImage
+
+log = logging.getLogger(__name__)
+
+
+class FrameSink(Protocol):
+    """What a connection writes to (tornado's WebSocketHandler satisfies it)."""
+
+    def write_message(self, message: str | bytes, binary: bool = False) -> Awaitable[None]: ...
+
+
+class PreviewRender:
+    """One preview event's frames, built on first use and shared by every recipient."""
+
+    __slots__ = ("event", "_executor", "_image", "_legacy", "_with_metadata")
+
+    def __init__(self, event: PreviewImage, executor: Executor | None) -> None:
+        self.event = event
+        self._executor = executor
+        self._image: asyncio.Future[bytes] | None = None
+        self._legacy: bytes | None = None
+        self._with_metadata: bytes | None = None
+
+    async def frame(self, with_metadata: bool) -> bytes:
+        """The type-4 frame (`with_metadata`) or the legacy type-1 frame (protocol.md §15)."""
+        assert self.event.image is not None
+        if self._image is None:
+            # JPEG/PNG encoding takes milliseconds: keep it off the IO loop.
+            self._image = asyncio.get_running_loop().run_in_executor(self._executor, self.event.image.encoded)
+        image = await self._image
+        if with_metadata:
+            if self._with_metadata is None:
+                self._with_metadata = wire.preview_frame_with_metadata(self.event.data(), image)
+            return self._with_metadata
+        if self._legacy is None:
+            self._legacy = wire.preview_frame(image, self.event.image.mime_type)
+        return self._legacy
+
+
+class _Outgoing:
+    __slots__ = ("frame", "preview", "dropped")
+
+    def __init__(self, frame: str | bytes | None, preview: PreviewRender | None = None) -> None:
+        self.frame = frame
+        self.preview = preview
+        self.dropped = False
+
+
+class ClientConnection:
+    """One WebSocket client: its sid, negotiated flags and outbox."""
+
+    def __init__(self, sid: str, sink: FrameSink) -> None:
+        self.sid = sid
+        self.sink = sink
+        self.flags: dict[str, Any] = {}
+        self.first_message_seen = False
+        self.closed = False
+        self._outbox: deque[_Outgoing] = deque()
+        self._queued_preview: _Outgoing | None = None
+        self._draining = False
+        self.sent_frames = 0
+        self.dropped_previews = 0
+
+    @property
+    def supports_preview_metadata(self) -> bool:
+        # A feature counts only if its value is exactly true (protocol.md §13.2).
+        return self.flags.get("supports_preview_metadata") is True
+
+    def send(self, frame: str | bytes) -> None:
+        """Queue a frame (text for str, binary for bytes)."""
+        if self.closed:
+            return
+        self._outbox.append(_Outgoing(frame))
+        self._kick()
+
+    def send_preview(self, preview: PreviewRender) -> None:
+        """Queue a preview; replaces an older preview still waiting in the outbox."""
+        if self.closed:
+            return
+        if self._queued_preview is not None:
+            self._queued_preview.dropped = True
+            self.dropped_previews += 1
+        item = _Outgoing(None, preview)
+        self._queued_preview = item
+        self._outbox.append(item)
+        self._kick()
+
+    def close(self) -> None:
+        self.closed = True
+        self._outbox.clear()
+        self._queued_preview = None
+
+    def _kick(self) -> None:
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._outbox and not self.closed:
+                last: Awaitable[None] | None = None
+                # Write everything queued, then wait for the socket once: batches fast clients,
+                # and lets frames (and replaceable previews) gather behind a slow one.
+                while self._outbox and not self.closed:
+                    item = self._outbox.popleft()
+                    if item is self._queued_preview:
+                        self._queued_preview = None
+                    if item.dropped:
+                        continue
+                    frame = item.frame
+                    if item.preview is not None:
+                        frame = await item.preview.frame(self.supports_preview_metadata)
+                    assert frame is not None
+                    last = self.sink.write_message(frame, binary=isinstance(frame, bytes))
+                    self.sent_frames += 1
+                if last is not None:
+                    await last
+        except (WebSocketClosedError, StreamClosedError):
+            self.close()
+        except Exception:
+            log.exception("sending to WebSocket client %s failed", self.sid)
+            self.close()
+        finally:
+            self._draining = False
+
+
+class ClientTable:
+    """sid -> connection. A reconnect under the same sid replaces the old entry; the old socket's
+    later close removes nothing (fixes the caveat of protocol.md §13.1)."""
+
+    def __init__(self) -> None:
+        self._by_sid: dict[str, ClientConnection] = {}
+
+    def register(self, conn: ClientConnection) -> None:
+        self._by_sid[conn.sid] = conn
+
+    def unregister(self, conn: ClientConnection) -> bool:
+        """Remove `conn` if it is still the registered one for its sid; True if it was."""
+        if self._by_sid.get(conn.sid) is conn:
+            del self._by_sid[conn.sid]
+            return True
+        return False
+
+    def get(self, sid: str) -> ClientConnection | None:
+        return self._by_sid.get(sid)
+
+    def __iter__(self) -> Iterator[ClientConnection]:
+        return iter(list(self._by_sid.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_sid)
+
+    def __bool__(self) -> bool:
+        return bool(self._by_sid)

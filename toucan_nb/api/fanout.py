@@ -1,0 +1,177 @@
+"""Runtime events -> WebSocket frames to the right clients (protocol.md §13.3, §14-§16).
+
+`EventFanout.on_event` is the EventBus subscriber: it runs on the publishing (executor) thread
+and only appends to a locked list, scheduling one `IOLoop.add_callback` per batch, so the
+executor never waits on sockets. Everything else runs on the IO loop thread, in publish order.
+
+Recipients follow each event class's `delivery` (events.py): "all" -> every socket; "client" ->
+only the prompt's client, nothing when the prompt has no client_id (None); "client_or_all" ->
+the client, or every socket when client_id is None. `client_id == ""` is a real sid that is
+normally not connected, so those events go nowhere (QUIRK(protocol.md §13.3)).
+
+`progress_state` carries one changed node per event; here it is folded per prompt into ComfyUI's
+full snapshot (the same fold as `events.ProgressSnapshot`), with each node's JSON kept so a
+message costs a string join rather than a re-encode of every node. The running node of each
+prompt is tracked for the reconnect replay of §13.1.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import Executor
+
+from tornado.ioloop import IOLoop
+
+from toucan_nb.api import wire
+from toucan_nb.api.clients import ClientConnection, ClientTable, PreviewRender
+from toucan_nb.api.logs import LogEntry
+from toucan_nb.runtime.events import (
+    CustomMessage,
+    Event,
+    Executing,
+    ExecutionError,
+    ExecutionInterrupted,
+    ExecutionStart,
+    ExecutionSuccess,
+    PreviewImage,
+    ProgressState,
+    ProgressText,
+)
+
+
+class ProgressFrames:
+    """ComfyUI's full `progress_state` snapshot of one prompt, kept as per-node JSON fragments."""
+
+    __slots__ = ("prompt_id", "_prefix", "_nodes")
+
+    def __init__(self, prompt_id: str) -> None:
+        self.prompt_id = prompt_id
+        self._prefix = '{"type": "progress_state", "data": {"prompt_id": ' + json.dumps(prompt_id) + ', "nodes": {'
+        # Insertion order = first time a node is seen (as ProgressSnapshot); None = pending.
+        self._nodes: dict[str, str | None] = {}
+
+    def apply(self, event: ProgressState) -> None:
+        entry = event.entry
+        if entry is None:
+            return
+        if entry.state == "pending":
+            self._nodes[entry.node_id] = None
+        else:
+            self._nodes[entry.node_id] = json.dumps(entry.node_id) + ": " + json.dumps(entry.to_wire())
+
+    def frame(self) -> str:
+        """The JSON frame, byte-identical to `wire.json_frame("progress_state", snapshot.data())`."""
+        return self._prefix + ", ".join(f for f in self._nodes.values() if f is not None) + "}}}"
+
+
+class EventFanout:
+    """Delivers runtime events to connected clients; see the module docstring."""
+
+    def __init__(self, clients: ClientTable, loop: IOLoop, executor: Executor | None) -> None:
+        self.clients = clients
+        self._loop = loop
+        self._executor = executor
+        self._lock = threading.Lock()
+        self._pending: list[Event] = []
+        self._progress: dict[str, ProgressFrames] = {}
+        # prompt_id -> (client_id, display node id) of the node running now.
+        self._running: dict[str, tuple[str | None, str]] = {}
+        self.log_subscribers: set[str] = set()
+
+    # -- any thread ------------------------------------------------------------------------------
+    def on_event(self, event: Event) -> None:
+        """EventBus subscriber: hand the event to the IO loop (never blocks)."""
+        with self._lock:
+            self._pending.append(event)
+            schedule = len(self._pending) == 1
+        if schedule:
+            self._loop.add_callback(self._flush)
+
+    def on_log(self, entry: LogEntry) -> None:
+        """LogBuffer listener: forward a log entry to subscribed clients."""
+        if self.log_subscribers:
+            self._loop.add_callback(self._send_log, entry)
+
+    # -- IO loop thread --------------------------------------------------------------------------
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, []
+        for event in batch:
+            self.dispatch(event)
+
+    def dispatch(self, event: Event) -> None:
+        """Track per-prompt state for `event` and send its frame to its recipients."""
+        prompt_id = getattr(event, "prompt_id", None)
+        if isinstance(event, ExecutionStart):
+            self._progress[event.prompt_id] = ProgressFrames(event.prompt_id)
+        elif isinstance(event, ProgressState):
+            frames = self._progress.get(event.prompt_id)
+            if frames is None:
+                frames = self._progress[event.prompt_id] = ProgressFrames(event.prompt_id)
+            frames.apply(event)
+        elif isinstance(event, Executing):
+            if event.node is None:
+                self._end_prompt(event.prompt_id)
+            else:
+                self._running[event.prompt_id] = (event.client_id, event.display_node or event.node)
+        elif isinstance(event, ExecutionSuccess | ExecutionInterrupted) or (
+                isinstance(event, ExecutionError) and not event.is_blocker_notice):
+            self._end_prompt(str(prompt_id))
+
+        targets = self._targets(event)
+        if not targets:
+            return
+        if isinstance(event, PreviewImage):
+            if event.image is None:
+                return
+            render = PreviewRender(event, self._executor)
+            for conn in targets:
+                conn.send_preview(render)
+            return
+        frame = self._frame(event)
+        for conn in targets:
+            conn.send(frame)
+
+    def _frame(self, event: Event) -> str | bytes:
+        if isinstance(event, ProgressState):
+            return self._progress[event.prompt_id].frame()
+        if isinstance(event, ProgressText):
+            return wire.text_frame(event.node_id, event.text)
+        if isinstance(event, CustomMessage):
+            if isinstance(event.event, int) and isinstance(event.payload, bytes | bytearray):
+                return wire.binary_frame(event.event, bytes(event.payload))
+            return wire.json_frame(event.event, event.payload)
+        return wire.json_frame(event.name, event.data())
+
+    def _targets(self, event: Event) -> list[ClientConnection]:
+        if not self.clients:
+            return []
+        delivery = type(event).delivery
+        client_id: str | None = getattr(event, "client_id", None)
+        if delivery == "all" or (client_id is None and delivery == "client_or_all"):
+            return list(self.clients)
+        if client_id is None:
+            return []
+        conn = self.clients.get(client_id)
+        return [conn] if conn is not None else []
+
+    def _end_prompt(self, prompt_id: str) -> None:
+        self._running.pop(prompt_id, None)
+        self._progress.pop(prompt_id, None)
+
+    def running_node_for(self, sid: str) -> str | None:
+        """The display id of the node running now in a prompt of client `sid` (§13.1 replay)."""
+        for client_id, node in self._running.values():
+            if client_id == sid:
+                return node
+        return None
+
+    def _send_log(self, entry: LogEntry) -> None:
+        frame = wire.json_frame("logs", {"entries": [entry], "size": None})
+        for sid in list(self.log_subscribers):
+            conn = self.clients.get(sid)
+            if conn is None:
+                self.log_subscribers.discard(sid)
+                continue
+            conn.send(frame)

@@ -1,0 +1,85 @@
+"""The /ws endpoint: connect, greet, feature-flag handshake (protocol.md §13.1-§13.2).
+
+On open: sid = `clientId` query value, or a new uuid4 hex; the connection replaces any earlier
+one under that sid (the earlier socket stays open but no longer receives events). The first frame
+is `status` with `sid`; if a prompt of this sid is running a node, `executing {node}` follows.
+The client's first text message, if it is valid JSON, is its only chance to send
+`feature_flags`; the server answers that one message and ignores every later one.
+
+Runs on the IO loop thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from tornado.websocket import WebSocketHandler
+
+from toucan_nb.api import wire
+from toucan_nb.api.clients import ClientConnection
+from toucan_nb.api.errors import error_response
+from toucan_nb.api.middleware import check_request
+
+if TYPE_CHECKING:
+    from toucan_nb.api.context import ApiContext
+
+log = logging.getLogger(__name__)
+
+
+class WebSocketApiHandler(WebSocketHandler):
+    """GET /ws and /api/ws."""
+
+    def initialize(self, ctx: ApiContext) -> None:
+        self.ctx = ctx
+        self.conn: ClientConnection | None = None
+
+    def check_origin(self, origin: str) -> bool:
+        # The origin rule of protocol.md §3.3 (or none, in CORS mode) runs in prepare().
+        return True
+
+    async def prepare(self) -> None:
+        check_request(self, self.ctx.settings.secret, self.ctx.settings.cors_origin)
+        await self.ctx.ready()
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        resp = error_response(exc, status_code)
+        self.set_status(resp.status)
+        if resp.content_type:
+            self.set_header("Content-Type", resp.content_type)
+        self.finish(resp.body)
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        sid = self.get_query_argument("clientId", "") or uuid.uuid4().hex
+        conn = self.conn = ClientConnection(sid, self)
+        self.ctx.clients.register(conn)
+        conn.send(wire.json_frame("status", wire.status_data(self.ctx.runtime.queue.remaining(), sid)))
+        node = self.ctx.fanout.running_node_for(sid)
+        if node is not None:
+            conn.send(wire.json_frame("executing", {"node": node}))
+
+    def on_message(self, message: str | bytes) -> None:
+        conn = self.conn
+        if conn is None or conn.first_message_seen or isinstance(message, bytes):
+            return
+        try:
+            data = json.loads(message)
+        except ValueError:
+            log.warning("invalid JSON from WebSocket client %s", conn.sid)
+            return  # does not count as the first message (protocol.md §13.1)
+        conn.first_message_seen = True
+        if (isinstance(data, dict) and data.get("type") == "feature_flags"
+                and isinstance(data.get("data"), dict)):
+            conn.flags = data["data"]
+            conn.send(wire.json_frame("feature_flags", self.ctx.feature_flags()))
+
+    def on_close(self) -> None:
+        conn = self.conn
+        if conn is None:
+            return
+        conn.close()
+        if self.ctx.clients.unregister(conn):
+            self.ctx.fanout.log_subscribers.discard(conn.sid)
