@@ -102,6 +102,31 @@ def _to_unit_float(img: Image.Image, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.array(img)).to(device).float() / 255.0
 
 
+def _decode_frames(img: Image.Image, device: torch.device) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Every frame of the first frame's size as a [1,H,W,3] image and a [1,H,W] mask (1 - alpha)."""
+    images: list[torch.Tensor] = []
+    masks: list[torch.Tensor] = []
+    size: tuple[int, int] | None = None
+    for raw in ImageSequence.Iterator(img):
+        frame = _rescale_32bit(_pillow(ImageOps.exif_transpose, raw))
+        rgb = frame.convert("RGB")
+        if size is None:
+            size = rgb.size
+        if rgb.size != size:
+            continue  # frames of another size are dropped
+        images.append(_to_unit_float(rgb, device)[None])
+        if "A" in frame.getbands():
+            masks.append(1.0 - _to_unit_float(frame.getchannel("A"), device)[None])
+        elif frame.mode == "P" and "transparency" in frame.info:
+            masks.append(1.0 - _to_unit_float(frame.convert("RGBA").getchannel("A"), device)[None])
+        else:
+            # QUIRK(ComfyUI nodes.py LoadImage): no alpha gives a 64x64 zero mask, whatever the size.
+            masks.append(torch.zeros((1, 64, 64), dtype=torch.float32, device=device))
+        if img.format == "MPO":
+            break  # MPO's extra frames are previews of the first, not animation
+    return images, masks
+
+
 # -- LoadImage / LoadImageMask ------------------------------------------------------------------------
 class LoadImage:
     CATEGORY = "image"
@@ -114,28 +139,8 @@ class LoadImage:
 
     def load_image(self, image: str) -> tuple[torch.Tensor, torch.Tensor]:
         device = get_torch_device()
-        img = _pillow(Image.open, folders.active().get_annotated_filepath(image))
-        images: list[torch.Tensor] = []
-        masks: list[torch.Tensor] = []
-        size: tuple[int, int] | None = None
-        for raw in ImageSequence.Iterator(img):
-            frame = _rescale_32bit(_pillow(ImageOps.exif_transpose, raw))
-            rgb = frame.convert("RGB")
-            if size is None:
-                size = rgb.size
-            if rgb.size != size:
-                continue  # frames of another size are dropped
-            images.append(_to_unit_float(rgb, device)[None])
-            if "A" in frame.getbands():
-                masks.append(1.0 - _to_unit_float(frame.getchannel("A"), device)[None])
-            elif frame.mode == "P" and "transparency" in frame.info:
-                alpha = frame.convert("RGBA").getchannel("A")
-                masks.append(1.0 - _to_unit_float(alpha, device)[None])
-            else:
-                # QUIRK(ComfyUI nodes.py LoadImage): no alpha gives a 64x64 zero mask, whatever the size.
-                masks.append(torch.zeros((1, 64, 64), dtype=torch.float32, device=device))
-            if img.format == "MPO":
-                break  # MPO's extra frames are previews of the first, not animation
+        with _pillow(Image.open, folders.active().get_annotated_filepath(image)) as img:
+            images, masks = _decode_frames(img, device)
         if len(images) == 1:
             return images[0], masks[0]
         return torch.cat(images, dim=0), torch.cat(masks, dim=0)
@@ -162,14 +167,14 @@ class LoadImageMask:
 
     def load_image(self, image: str, channel: str) -> tuple[torch.Tensor]:
         device = get_torch_device()
-        img = _pillow(Image.open, folders.active().get_annotated_filepath(image))
-        img = _pillow(ImageOps.exif_transpose, img)
-        if img.getbands() != ("R", "G", "B", "A"):
-            img = _rescale_32bit(img).convert("RGBA")
-        band = channel[0].upper()
-        if band not in img.getbands():
-            return (torch.zeros((1, 64, 64), dtype=torch.float32, device=device),)
-        mask = _to_unit_float(img.getchannel(band), device)
+        with _pillow(Image.open, folders.active().get_annotated_filepath(image)) as opened:
+            img = _pillow(ImageOps.exif_transpose, opened)
+            if img.getbands() != ("R", "G", "B", "A"):
+                img = _rescale_32bit(img).convert("RGBA")
+            band = channel[0].upper()
+            if band not in img.getbands():
+                return (torch.zeros((1, 64, 64), dtype=torch.float32, device=device),)
+            mask = _to_unit_float(img.getchannel(band), device)
         if band == "A":
             mask = 1.0 - mask
         return (mask[None],)

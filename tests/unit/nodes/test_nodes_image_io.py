@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +17,13 @@ from PIL.PngImagePlugin import PngInfo
 
 from toucan_nb.nodes import set_metadata_enabled
 from toucan_nb.nodes.image_io import LoadImage, LoadImageMask, PreviewImage, SaveImage
+
+
+def _open(path):
+    """The image at `path`, fully read, its file closed (PNG text chunks stay readable)."""
+    with Image.open(path) as img:
+        img.load()
+        return img
 
 
 def _save_input(folders, name, img):
@@ -76,7 +84,7 @@ def test_load_multi_frame_gif_batches_frames(active_folders):
 def test_load_32bit_integer_image_is_rescaled(active_folders):
     values = np.array([[0, 255, 255 * 100, 255 * 255]], dtype=np.int32)
     _save_input(active_folders, "deep.tiff", Image.fromarray(values))
-    assert Image.open(os.path.join(active_folders.input_dir, "deep.tiff")).mode == "I"
+    assert _open(os.path.join(active_folders.input_dir, "deep.tiff")).mode == "I"
     image, _ = LoadImage().load_image("deep.tiff")
     assert (image[0, 0, :, 0] * 255).round().tolist() == [0, 1, 100, 255]
 
@@ -133,13 +141,13 @@ def test_save_image_writes_pngs_with_metadata(active_folders):
         {"filename": "ComfyUI_00001_.png", "subfolder": "", "type": "output"},
         {"filename": "ComfyUI_00002_.png", "subfolder": "", "type": "output"},
     ]}}
-    first = Image.open(os.path.join(active_folders.output_dir, "ComfyUI_00001_.png"))
+    first = _open(os.path.join(active_folders.output_dir, "ComfyUI_00001_.png"))
     assert first.size == (6, 4) and first.mode == "RGB"
     assert first.text == {"prompt": json.dumps(prompt), "workflow": json.dumps(extra["workflow"]),
                           "other": json.dumps([1, 2])}
     # 0.25 * 255 = 63.75 is truncated, as numpy's astype(uint8) does in ComfyUI.
     assert first.getpixel((0, 0)) == (63, 63, 63)
-    assert Image.open(os.path.join(active_folders.output_dir, "ComfyUI_00002_.png")).getpixel((5, 3)) == (255,) * 3
+    assert _open(os.path.join(active_folders.output_dir, "ComfyUI_00002_.png")).getpixel((5, 3)) == (255,) * 3
 
 
 def test_save_image_clamps_and_counts_on(active_folders):
@@ -147,8 +155,8 @@ def test_save_image_clamps_and_counts_on(active_folders):
     node.save_images(_image(value=2.0), "run")
     ui = node.save_images(_image(value=-1.0), "run")
     assert ui["ui"]["images"][0]["filename"] == "run_00002_.png"
-    assert Image.open(os.path.join(active_folders.output_dir, "run_00001_.png")).getpixel((0, 0)) == (255,) * 3
-    assert Image.open(os.path.join(active_folders.output_dir, "run_00002_.png")).getpixel((0, 0)) == (0,) * 3
+    assert _open(os.path.join(active_folders.output_dir, "run_00001_.png")).getpixel((0, 0)) == (255,) * 3
+    assert _open(os.path.join(active_folders.output_dir, "run_00002_.png")).getpixel((0, 0)) == (0,) * 3
 
 
 def test_save_image_subfolder_and_batch_number(active_folders):
@@ -169,7 +177,7 @@ def test_metadata_can_be_disabled(active_folders):
         SaveImage().save_images(_image(), "plain", prompt={"a": 1}, extra_pnginfo={"workflow": {}})
     finally:
         set_metadata_enabled(True)
-    assert Image.open(os.path.join(active_folders.output_dir, "plain_00001_.png")).text == {}
+    assert _open(os.path.join(active_folders.output_dir, "plain_00001_.png")).text == {}
 
 
 def _expected_png(pixels: np.ndarray, compress_level: int, prompt) -> bytes:
@@ -183,7 +191,7 @@ def _expected_png(pixels: np.ndarray, compress_level: int, prompt) -> bytes:
 def test_save_image_uses_compress_level_4(active_folders):
     gradient = torch.linspace(0, 1, 16 * 16 * 3).reshape(1, 16, 16, 3)
     SaveImage().save_images(gradient, "lvl", prompt={"p": 1})
-    written = open(os.path.join(active_folders.output_dir, "lvl_00001_.png"), "rb").read()
+    written = Path(active_folders.output_dir, "lvl_00001_.png").read_bytes()
     pixels = (gradient[0] * 255).clamp(0, 255).to(torch.uint8).numpy()
     assert written == _expected_png(pixels, 4, {"p": 1})
 
@@ -214,6 +222,6 @@ def test_preview_suffix_is_per_instance_from_comfyui_alphabet(active_folders):
 def test_preview_image_uses_compress_level_1(active_folders):
     gradient = torch.linspace(0, 1, 16 * 16 * 3).reshape(1, 16, 16, 3)
     name = PreviewImage().save_images(gradient, prompt={"p": 2})["ui"]["images"][0]["filename"]
-    written = open(os.path.join(active_folders.temp_dir, name), "rb").read()
+    written = Path(active_folders.temp_dir, name).read_bytes()
     pixels = (gradient[0] * 255).clamp(0, 255).to(torch.uint8).numpy()
     assert written == _expected_png(pixels, 1, {"p": 2})
