@@ -142,7 +142,10 @@ class Runtime:
         for entry in self.store.recover():
             log.warning("prompt %s was running when the runtime stopped; recorded as failed", entry.prompt_id)
         self.history = History(store=self.store)
+        submitted_before_start = self.queue.pending()
         self.queue = PromptQueue(on_change=self._queue_changed, store=self.store)
+        for item in submitted_before_start:
+            self.queue.put(item)
         self._number = max(self._number, self.store.load_counter())
         with self._futures_lock:
             for item in self.queue.pending():
@@ -250,9 +253,9 @@ class Runtime:
     def _work(self) -> None:
         while not self._stopping.is_set():
             item = self.queue.get(timeout=0.5)
+            self._apply_free()  # after the previous prompt, before the next (or while idle)
             if item is not None:
                 self._run_item(item)
-            self._apply_free()
 
     def _apply_free(self) -> None:
         if self._free_flags["free_memory"]:

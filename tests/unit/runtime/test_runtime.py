@@ -1,0 +1,144 @@
+"""Runtime: submission, the executor thread, futures, status events, persistence (execution.md §3.1)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from toucan_nb.runtime import events as ev
+from toucan_nb.runtime.errors import NotFoundError, PromptValidationError
+from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+from .executor_nodes import NODES
+
+
+def graph(value: float = 1.0) -> dict:
+    return {"1": {"class_type": "Const", "inputs": {"value": value}},
+            "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}}
+
+
+def make_runtime(tmp_path, **kwargs) -> Runtime:
+    rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), **kwargs))
+    for name, cls in NODES.items():
+        rt.registry.register(name, cls)
+    return rt
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    rt = make_runtime(tmp_path).start()
+    yield rt
+    rt.stop()
+
+
+def test_run_returns_history_entry(runtime):
+    entry = runtime.run(graph(2.0), timeout=30, client_id="c")
+    wire = entry.to_wire()
+    assert list(wire) == ["prompt", "outputs", "status", "meta"]
+    assert wire["outputs"] == {"2": {"value": [2.0]}}
+    assert wire["status"]["status_str"] == "success" and wire["status"]["completed"] is True
+    number, prompt_id, prompt, extra, outputs = wire["prompt"]
+    assert number == 0 and outputs == ["2"] and extra["client_id"] == "c" and "create_time" in extra
+    assert runtime.history.get_one(prompt_id) == wire
+
+
+def test_numbers_follow_comfyui_counter(runtime):
+    a = runtime.submit(graph())
+    with pytest.raises(PromptValidationError):
+        runtime.submit({"1": {"class_type": "Nope", "inputs": {}}})
+    b = runtime.submit(graph(), front=True)
+    c = runtime.submit(graph(), number=7)
+    assert (a.number, b.number, c.number) == (0, -2, 7)  # the failed submit advanced the counter
+    for s in (a, b, c):
+        runtime.future(s.prompt_id).result(30)
+
+
+def test_sensitive_keys_are_kept_out_of_history(runtime):
+    s = runtime.submit(graph(), extra_data={"api_key_comfy_org": "secret", "extra_pnginfo": {"workflow": {}}})
+    entry = runtime.future(s.prompt_id).result(30)
+    assert "api_key_comfy_org" not in entry.to_wire()["prompt"][3]
+    assert entry.to_wire()["prompt"][3]["extra_pnginfo"] == {"workflow": {}}
+
+
+def test_status_and_final_executing_order(runtime):
+    seen: list[ev.Event] = []
+    done = threading.Event()
+
+    def on_event(e: ev.Event) -> None:
+        seen.append(e)
+        if isinstance(e, ev.Executing) and e.node is None:
+            done.set()
+
+    runtime.events.subscribe(on_event)
+    runtime.submit(graph(3.0), client_id="c")
+    assert done.wait(30)
+    names = [e.name for e in seen]
+    # protocol.md §16 A: queued status, taken status, ..., success, final status, executing null.
+    assert names[0] == "status" and names[1] == "status"
+    assert names[-3:] == ["execution_success", "status", "executing"]
+    assert [e.queue_remaining for e in seen if isinstance(e, ev.Status)] == [1, 1, 0]
+
+
+def test_future_of_unknown_prompt_raises(runtime):
+    with pytest.raises(NotFoundError):
+        runtime.future("nope")
+
+
+def test_delete_pending_cancels_future(tmp_path):
+    rt = make_runtime(tmp_path)  # not started: everything stays pending
+    s = rt.submit(graph())
+    fut = rt.future(s.prompt_id)
+    assert rt.delete_pending([s.prompt_id]) == 1
+    assert fut.cancelled() and rt.queue.pending() == []
+
+
+def test_pending_prompts_survive_a_restart(tmp_path):
+    rt = make_runtime(tmp_path)
+    s = rt.submit(graph(5.0))  # submitted before start: kept when the store opens
+    rt.start()
+    rt.future(s.prompt_id).result(30)
+    rt.stop()
+    # A second runtime over the same user dir sees the history and continues the counter.
+    rt2 = make_runtime(tmp_path).start()
+    try:
+        assert rt2.history.get_one(s.prompt_id) is not None
+        assert rt2.submit(graph()).number == 1
+    finally:
+        rt2.stop()
+
+
+def test_queued_before_restart_runs_after(tmp_path):
+    first = make_runtime(tmp_path)
+    first._open_store()
+    s = first.submit(graph(6.0))
+    first.store.close()
+    rt = make_runtime(tmp_path).start()
+    try:
+        entry = rt.future(s.prompt_id).result(30)
+        assert entry.outputs == {"2": {"value": [6.0]}}
+    finally:
+        rt.stop()
+
+
+def test_free_memory_drops_caches(runtime):
+    runtime.run(graph(), timeout=30)
+    runtime.free(free_memory=True)
+    seen: list[ev.ExecutionCached] = []
+    runtime.events.subscribe(lambda e: seen.append(e) if isinstance(e, ev.ExecutionCached) else None)
+    runtime.run(graph(), timeout=30)
+    assert seen[-1].nodes == []
+
+
+def test_builtin_nodes_and_object_info(tmp_path):
+    rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), persist=False)).start()
+    try:
+        assert "SaveImage" in rt.object_info() and rt.object_info("Nope") == {}
+        entry = rt.run({
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+            "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "t"}},
+        }, timeout=60)
+        assert entry.outputs == {"3": {"images": [{"filename": "t_00001_.png", "subfolder": "", "type": "output"}]}}
+    finally:
+        rt.stop()
