@@ -147,6 +147,7 @@ class Runtime:
         for item in submitted_before_start:
             self.queue.put(item)
         self._number = max(self._number, self.store.load_counter())
+        self.store.save_counter(self._number)
         with self._futures_lock:
             for item in self.queue.pending():
                 self._futures[item.prompt_id] = concurrent.futures.Future()
