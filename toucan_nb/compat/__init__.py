@@ -11,7 +11,7 @@ Importing it installs nothing. Any thread may call these functions.
 
 from __future__ import annotations
 
-from toucan_nb.compat.install import aliases_installed, detach, find_real_comfyui, install
+from toucan_nb.compat.installer import aliases_installed, detach, find_real_comfyui, install
 from toucan_nb.compat.state import CustomRoute, custom_routes, trigger_on_prompt
 
 __all__ = [
