@@ -89,6 +89,7 @@ class Folders:
             dirs = [os.path.join(self.models_dir, d) for d in _DIR_NAMES.get(name, [name])]
             self.model_folders[name] = (dirs, set(exts))
         self._filename_cache: dict[str, tuple[list[str], float]] = {}
+        self._save_counters: dict[tuple[str, str], int] = {}
 
     def ensure_dirs(self) -> None:
         """Create input/output/temp/user if missing."""
@@ -184,16 +185,27 @@ class Folders:
                 f" full_output_folder: {os.path.abspath(full_output_folder)}\n"
                 f"         output_dir: {output_dir}"
             )
-        counter = 1
-        try:
-            prefix_len = len(filename)
-            taken = []
-            for f in os.listdir(full_output_folder):
-                if f[: prefix_len + 1] == filename + "_" and f[prefix_len + 1:].split("_")[0].isdigit():
-                    taken.append(int(f[prefix_len + 1:].split("_")[0]))
-            counter = max(taken, default=0) + 1
-        except FileNotFoundError:
-            os.makedirs(full_output_folder, exist_ok=True)
+        key = (os.path.abspath(full_output_folder), filename)
+        with self._lock:
+            counter = self._save_counters.get(key)
+        if counter is not None:
+            # Listing a folder of thousands of files on every save is what made saving O(files);
+            # continue from the last counter, stepping over names that exist since.
+            while os.path.exists(os.path.join(full_output_folder, f"{filename}_{counter:05}_.png")):
+                counter += 1
+        else:
+            counter = 1
+            try:
+                prefix_len = len(filename)
+                taken = []
+                for f in os.listdir(full_output_folder):
+                    if f[: prefix_len + 1] == filename + "_" and f[prefix_len + 1:].split("_")[0].isdigit():
+                        taken.append(int(f[prefix_len + 1:].split("_")[0]))
+                counter = max(taken, default=0) + 1
+            except FileNotFoundError:
+                os.makedirs(full_output_folder, exist_ok=True)
+        with self._lock:
+            self._save_counters[key] = counter
         return SavePath(full_output_folder, filename, counter, subfolder, filename_prefix)
 
 

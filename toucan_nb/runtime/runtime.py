@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Iterable
@@ -105,6 +106,8 @@ class Runtime:
         if self.started:
             return self
         c = self.config
+        # ComfyUI empties its temp folder at start-up: previews of a previous run are not kept.
+        shutil.rmtree(self.folders.temp_dir, ignore_errors=True)
         self.folders.ensure_dirs()
         set_active(self.folders)
         device.configure(c.device, c.cpu)
