@@ -33,6 +33,7 @@ class GuardedFrontendHandler(GuardMixin, FrontendHandler):
         assert ctx is not None
         self.secret = ctx.settings.secret
         self.cors_origin = ctx.settings.cors_origin
+        self.set_default_headers()  # __init__ ran it before the settings were known
 
     def check_access(self) -> None:
         self.guard()

@@ -74,9 +74,10 @@ def _http_error(exc: BaseException) -> ErrorResponse:
     assert isinstance(exc, HTTPError)
     from http.client import responses
 
-    message = exc.log_message or exc.reason or responses.get(exc.status_code, "Error")
-    if exc.args[2:]:
-        message = message % exc.args[2:]
+    if exc.log_message:
+        message = exc.log_message % exc.args if exc.args else exc.log_message
+    else:
+        message = exc.reason or responses.get(exc.status_code, "Error")
     return _json(exc.status_code, {"error": message})
 
 

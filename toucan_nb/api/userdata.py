@@ -172,13 +172,12 @@ class UserStore:
         if requested and "%" in requested:
             requested = unquote(requested)
         root = self.user_root(user)
+        target = os.path.normpath(os.path.join(root, requested))
+        if ("\x00" in requested or os.path.isabs(requested) or not _lexically_within(target, root)
+                or (os.path.exists(target) and not is_within(target, root))):
+            raise BadRequestError("Invalid path requested", body="Invalid path requested")
         if not os.path.isdir(root):
             return []
-        if "\x00" in requested or os.path.isabs(requested):
-            raise BadRequestError("Invalid path requested", body="Invalid path requested")
-        target = os.path.normpath(os.path.join(root, requested))
-        if not _lexically_within(target, root) or (os.path.exists(target) and not is_within(target, root)):
-            raise BadRequestError("Invalid path requested", body="Invalid path requested")
         if not os.path.exists(target):
             raise BadRequestError("Requested path not found", status=404, body="Requested path not found")
         if not os.path.isdir(target):

@@ -41,6 +41,7 @@ class ApiHandler(GuardMixin, RequestHandler):
         self.ctx = ctx
         self.secret = ctx.settings.secret
         self.cors_origin = ctx.settings.cors_origin
+        self.set_default_headers()  # __init__ ran it before the settings were known
         self._body_parts: list[bytes] = []
         self._body_size = 0
         self._body_too_large = False

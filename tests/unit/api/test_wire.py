@@ -1,0 +1,56 @@
+"""Frame encoding of protocol.md §14-§15, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+from toucan_nb.api import wire
+from toucan_nb.api.fanout import ProgressFrames
+from toucan_nb.runtime.events import NodeProgress, ProgressSnapshot, ProgressState
+
+
+def test_json_frame_uses_default_separators():
+    assert wire.json_frame("status", wire.status_data(3)) == \
+        '{"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 3}}}}'
+    assert json.loads(wire.json_frame("status", wire.status_data(0, "abc")))["data"]["sid"] == "abc"
+
+
+def test_preview_frame_type_1():
+    frame = wire.preview_frame(b"JPEGDATA", "image/jpeg")
+    assert frame[:8] == bytes.fromhex("00000001 00000001") and frame[8:] == b"JPEGDATA"
+    assert wire.preview_frame(b"P", "image/png")[:8] == bytes.fromhex("00000001 00000002")
+
+
+def test_preview_frame_type_4():
+    meta = {"node_id": "3", "prompt_id": "p", "display_node_id": "3", "parent_node_id": None,
+            "real_node_id": "3", "image_type": "image/png"}
+    frame = wire.preview_frame_with_metadata(meta, b"IMG")
+    (kind, length) = struct.unpack(">II", frame[:8])
+    assert kind == 4
+    assert frame[8:8 + length] == json.dumps(meta).encode() and frame[8 + length:] == b"IMG"
+
+
+def test_text_frame_type_3():
+    frame = wire.text_frame("1\u00e9", "hello \u2603")
+    node = "1\u00e9".encode()
+    assert frame[:8] == struct.pack(">II", 3, len(node))
+    assert frame[8:8 + len(node)] == node and frame[8 + len(node):] == "hello \u2603".encode()
+
+
+def test_binary_frame():
+    assert wire.binary_frame(7, b"x") == b"\x00\x00\x00\x07x"
+
+
+def _entry(node: str, state: str, value: float = 0.0) -> ProgressState:
+    return ProgressState(entry=NodeProgress(node, state, value, 1.0, "p1", node, None, node), prompt_id="p1")
+
+
+def test_progress_frames_match_the_snapshot_fold():
+    frames, snapshot = ProgressFrames("p1"), ProgressSnapshot("p1")
+    for event in (_entry("1", "pending"), _entry("2", "running"), _entry("1", "running"),
+                  _entry("2", "finished", 1.0), _entry("3", "pending")):
+        frames.apply(event)
+        snapshot.apply(event)
+        assert frames.frame() == wire.json_frame("progress_state", snapshot.data())
+    assert list(json.loads(frames.frame())["data"]["nodes"]) == ["1", "2"]
