@@ -2,7 +2,8 @@
 
 Submitting adds capture nodes (`capture.py`) for the outputs a cell wants back, announces the
 prompt to the capture store, subscribes the progress widget (before submitting, so no event is
-missed), then calls `Runtime.submit`. The runtime's future resolves on the executor thread; the
+missed), then calls `Runtime.submit` with the session's notebook client id unless the cell names
+one (`session.NOTEBOOK_CLIENT_ID`: cached output nodes then still report their images). The runtime's future resolves on the executor thread; the
 handle turns the history entry and the captured values into a `RunResult`, or into the error the
 prompt ended with (`NodeExecutionError`, `ExecutionInterrupted`).
 
@@ -310,6 +311,10 @@ def queue_workflow(workflow: Workflow, targets: Iterable[Output | NodeCall], *, 
         widget = ProgressWidget.watch(runtime, prompt_id, plan.prompt, can_interrupt=not _blocking)
     handle = PromptHandle(runtime, workflow, plan, prompt_id, store, widget,
                           display_images=show if display_images is None else display_images)
+    if client_id is None:
+        from toucan_nb.notebook.session import NOTEBOOK_CLIENT_ID
+
+        client_id = NOTEBOOK_CLIENT_ID
     store.expect(prompt_id)
     try:
         submission = runtime.submit(plan.prompt, prompt_id=prompt_id, client_id=client_id, extra_data=extra_data,

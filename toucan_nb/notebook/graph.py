@@ -211,8 +211,10 @@ class Workflow:
         wf._adopt_sources(values.values())
         if node_id is None:
             node_id = wf._allocate_id()
-        elif node_id in wf._nodes:
+        elif str(node_id) in wf._nodes:
             raise ValueError(f"node id {node_id!r} is already in this workflow")
+        else:
+            wf._note_id(str(node_id))
         extra: dict[str, Any] = {"_meta": {"title": title or (spec.display_name if spec else class_type)}}
         node = NodeCall(wf, str(node_id), class_type, values, spec=spec, extra=extra)
         wf._nodes[node.id] = node

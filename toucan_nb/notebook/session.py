@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from toucan_nb.runtime.errors import RuntimeUnavailableError
@@ -19,6 +20,11 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+
+# The client id notebook prompts carry. No socket has it, so their events stay off the web UI (whose
+# node ids could collide with ours), and ComfyUI re-emits cached output nodes' ui only for prompts
+# with a client (execution.md §3.3), which a re-run cell needs to get its images back.
+NOTEBOOK_CLIENT_ID = f"toucan-notebook-{uuid.uuid4().hex[:12]}"
 
 
 def default_base_dir() -> str:
