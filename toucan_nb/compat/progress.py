@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PREVIEW_SIZE = 512
 
-# Prompts whose one-shot interrupt was consumed by `processing_interrupted()`; the next
-# `throw_if_interrupted()` for that prompt raises it again (ComfyUI's flag is only read there).
+# Prompts whose one-shot interrupt `processing_interrupted()` consumed and could not re-arm in the
+# runtime; the next `throw_if_interrupted()` for that prompt raises it.
 _probed_interrupts: set[str] = set()
 _probe_lock = threading.Lock()
 
@@ -115,23 +115,38 @@ def throw_if_interrupted() -> None:
 
 
 def processing_interrupted() -> bool:
-    """Whether the running prompt was interrupted, without consuming the interrupt."""
+    """Whether the running prompt was interrupted, without consuming the interrupt.
+
+    Uses the hooks' `is_interrupted()` when they have one. Otherwise it probes with the one-shot
+    `check_interrupt()` and, if that fired, re-arms the interrupt through the attached runtime, so
+    the executor's own check before the next node still stops the prompt, as in ComfyUI.
+    """
     ctx = current_context()
     if ctx is None or ctx.hooks is None:
         return False
     with _probe_lock:
         if ctx.prompt_id in _probed_interrupts:
             return True
-    probe = getattr(ctx.hooks, "is_interrupted", None)
-    if callable(probe):
-        return bool(probe())
+    peek = getattr(ctx.hooks, "is_interrupted", None)
+    if callable(peek):
+        return bool(peek())
     try:
         ctx.hooks.check_interrupt()
     except ExecutionInterrupted:
-        with _probe_lock:
-            _probed_interrupts.add(ctx.prompt_id)
+        _rearm(ctx.prompt_id)
         return True
     return False
+
+
+def _rearm(prompt_id: str) -> None:
+    from toucan_nb.compat import state
+
+    rt = state.runtime()
+    if rt is not None and rt.interrupt(prompt_id):
+        return
+    # No runtime to re-arm (or it no longer runs this prompt): remember it for throw_if_interrupted.
+    with _probe_lock:
+        _probed_interrupts.add(prompt_id)
 
 
 def interrupt(value: bool = True) -> None:

@@ -42,12 +42,18 @@ class FakeRuntime:
         self.folders.ensure_dirs()
         self.config = FakeConfig()
         self.interrupts: list[str | None] = []
+        self.running_hooks: FakeHooks | None = None  # the prompt interrupt() reaches, if any
         self.frees: list[dict[str, bool]] = []
         self.published: list[ev.Event] = []
         self.events.subscribe(self.published.append)
 
-    def interrupt(self, prompt_id: str | None = None) -> None:
+    def interrupt(self, prompt_id: str | None = None) -> bool:
         self.interrupts.append(prompt_id)
+        hooks = self.running_hooks
+        if hooks is None or prompt_id not in (None, hooks.prompt_id):
+            return False
+        hooks.interrupted = True
+        return True
 
     def free(self, unload_models: bool = False, free_memory: bool = False) -> None:
         self.frees.append({"unload_models": unload_models, "free_memory": free_memory})

@@ -71,9 +71,10 @@ def test_save_image_path_is_comfyuis_5_tuple(runtime):
     out = folder_paths.get_output_directory()
     first = folder_paths.get_save_image_path("shots/img", out, 64, 32)
     assert first == (os.path.join(out, "shots"), "img", 1, "shots", "shots/img")
-    open(os.path.join(out, "shots", "img_00001_.png"), "wb").close()
-    open(os.path.join(out, "shots", "img_00007_.png"), "wb").close()
-    assert folder_paths.get_save_image_path("shots/img", out)[2] == 8
+    os.makedirs(os.path.join(out, "older"))
+    open(os.path.join(out, "older", "img_00001_.png"), "wb").close()
+    open(os.path.join(out, "older", "img_00007_.png"), "wb").close()
+    assert folder_paths.get_save_image_path("older/img", out)[2] == 8
     assert folder_paths.get_save_image_path("%width%x%height%", out, 64, 32)[1] == "64x32"
     with pytest.raises(ValueError):
         folder_paths.get_save_image_path("../escape", out)

@@ -130,3 +130,8 @@ def test_install_points_views_at_the_runtime_and_detach_forgets_it(tmp_path):
 
 def test_find_real_comfyui_ignores_our_aliases(runtime):
     assert installer.find_real_comfyui() is None
+
+
+def test_public_surface_is_pinned():
+    assert sorted(compat.__all__) == ["CustomRoute", "aliases_installed", "custom_routes", "detach",
+                                      "find_real_comfyui", "install", "trigger_on_prompt"]

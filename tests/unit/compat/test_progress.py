@@ -129,15 +129,40 @@ def test_throw_exception_if_processing_interrupted(runtime, hooks):
 def test_processing_interrupted_does_not_consume_the_interrupt(runtime, hooks):
     import comfy.model_management as mm
 
+    runtime.running_hooks = hooks
     with running(hooks):
         assert mm.processing_interrupted() is False
         hooks.interrupted = True
         assert mm.processing_interrupted() is True
         assert mm.processing_interrupted() is True
+        # Re-armed in the runtime, so the executor's own check before the next node still fires.
+        assert hooks.interrupted is True and runtime.interrupts == ["prompt-1", "prompt-1"]
         with pytest.raises(ExecutionInterrupted):
             mm.throw_exception_if_processing_interrupted()
         assert mm.processing_interrupted() is False
     assert mm.processing_interrupted() is False
+
+
+def test_processing_interrupted_without_a_runtime_to_rearm(runtime, hooks):
+    import comfy.model_management as mm
+
+    hooks.interrupted = True
+    with running(hooks):
+        assert mm.processing_interrupted() is True  # runtime.interrupt() did not reach this prompt
+        assert hooks.interrupted is False
+        assert mm.processing_interrupted() is True
+        with pytest.raises(ExecutionInterrupted):
+            mm.throw_exception_if_processing_interrupted()
+        mm.throw_exception_if_processing_interrupted()
+
+
+def test_processing_interrupted_prefers_a_peek(runtime, hooks):
+    import comfy.model_management as mm
+
+    hooks.is_interrupted = lambda: True
+    with running(hooks):
+        assert mm.processing_interrupted() is True
+    assert hooks.checks == 0
 
 
 def test_interrupt_functions_interrupt_the_runtime(runtime):
