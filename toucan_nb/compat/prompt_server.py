@@ -44,7 +44,7 @@ class RouteRecorder:
 
     def route(self, method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            state.add_route(state.CustomRoute(method.upper(), path, handler, dict(options)))
+            state.add_route(state.CustomRoute(method.upper(), path, handler))
             return handler
 
         return register
@@ -74,7 +74,7 @@ class RouteRecorder:
         return self.route("*", path, **options)
 
     def static(self, prefix: str, path: str, **options: Any) -> None:
-        state.add_route(state.CustomRoute("STATIC", prefix, str(path), dict(options)))
+        state.add_route(state.CustomRoute("STATIC", prefix, str(path)))
 
     def __iter__(self) -> Iterator[state.CustomRoute]:
         return iter(state.custom_routes())

@@ -27,14 +27,14 @@ _on_prompt_handlers: list[Callable[[Any], Any]] = []
 class CustomRoute(NamedTuple):
     """A route a custom node declared with `PromptServer.instance.routes.<method>(path)`.
 
-    `method` is an upper-case HTTP verb, or ``"STATIC"`` for `routes.static(prefix, path)`, in
-    which case `handler` is the directory to serve. `options` are the decorator's keyword args.
+    `method` is an upper-case HTTP verb (``"*"`` for `routes.view`), or ``"STATIC"`` for
+    `routes.static(prefix, path)`, in which case `handler` is the directory to serve. The
+    decorators' aiohttp keyword arguments (`name=` ...) are not kept.
     """
 
     method: str
     path: str
     handler: Any
-    options: dict[str, Any]
 
 
 def attach(runtime: Any) -> None:

@@ -97,8 +97,7 @@ def test_routes_are_recorded_for_the_route_set(runtime):
     assert [(r.method, r.path, r.handler) for r in added] == [
         ("GET", "/my_pack/items", items), ("POST", "/my_pack/items", create),
         ("STATIC", "/my_pack/static", "/tmp/static")]
-    assert added[1].options == {"name": "create"}
-    method, path, handler, _options = added[0]  # a plain tuple to the route set
+    method, path, handler = added[0]  # a plain (method, path, handler) tuple to the route set
     assert (method, path, handler) == ("GET", "/my_pack/items", items)
 
 
