@@ -41,13 +41,8 @@ def to_pil(image: Any) -> list[Any]:
     import numpy as np
 
     pixels = np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
-    out = []
-    for item in pixels:
-        if item.shape[-1] == 1:
-            out.append(Image.fromarray(item[..., 0], mode="L"))
-        else:
-            out.append(Image.fromarray(item, mode="RGB" if item.shape[-1] == 3 else "RGBA"))
-    return out
+    # uint8 [H,W] -> L, [H,W,3] -> RGB, [H,W,4] -> RGBA
+    return [Image.fromarray(item[..., 0] if item.shape[-1] == 1 else item) for item in pixels]
 
 
 def _to_numpy(value: Any) -> Any:

@@ -196,6 +196,11 @@ class ProgressWidget(anywidget.AnyWidget):
             return bool(self.runtime.interrupt(self.prompt_id))
         return False
 
+    def __repr__(self) -> str:
+        # Never serialize traits in a repr (anywidget does the same); this is also the text/plain
+        # fallback that front ends without widget support show.
+        return f"<ProgressWidget prompt {self.prompt_id[:8]}: {self.status}>"
+
     def close(self) -> None:
         self._stop_listening()
         with self._cond:
