@@ -49,16 +49,20 @@ def jp_server_config() -> dict[str, Any]:
 
 @pytest.fixture
 def fake_kernel_specs(jp_kernel_dir: Path) -> None:
-    """Kernel specs for tests/jupyter/fake_kernel.py: attaching, and never attaching."""
-    for name, env in (("toucan_fake", {}), ("toucan_fake_silent", {"TOUCAN_FAKE_NO_ATTACH": "1"})):
+    """Kernel specs for tests/jupyter/fake_kernel.py: attaching; never attaching; and attaching
+    from a child process of a shell wrapper (the kernel manager only knows the wrapper's pid)."""
+    direct = [sys.executable, str(FAKE_KERNEL), "-f", "{connection_file}"]
+    # "; exit" keeps the shell alive as the parent (no exec of the last command).
+    wrapped = ["/bin/sh", "-c", f'"{sys.executable}" "{FAKE_KERNEL}" -f "$0"; exit $?', "{connection_file}"]
+    specs = {
+        "toucan_fake": (direct, {}),
+        "toucan_fake_silent": (direct, {"TOUCAN_FAKE_NO_ATTACH": "1"}),
+        "toucan_fake_wrapped": (wrapped, {}),
+    }
+    for name, (argv, env) in specs.items():
         spec_dir = Path(jp_kernel_dir) / name
         spec_dir.mkdir(parents=True, exist_ok=True)
-        spec = {
-            "argv": [sys.executable, str(FAKE_KERNEL), "-f", "{connection_file}"],
-            "display_name": name,
-            "language": "python",
-            "env": env,
-        }
+        spec = {"argv": argv, "display_name": name, "language": "python", "env": env}
         (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
 
 
@@ -69,8 +73,8 @@ def start_fake_kernel(
     """Start a fake kernel through the server's kernel manager; wait until it has attached."""
     km = jp_serverapp.kernel_manager
 
-    async def start(*, attach: bool = True) -> str:
-        name = "toucan_fake" if attach else "toucan_fake_silent"
+    async def start(*, attach: bool = True, wrapped: bool = False) -> str:
+        name = "toucan_fake_wrapped" if wrapped else "toucan_fake" if attach else "toucan_fake_silent"
         kernel_id = await km.start_kernel(kernel_name=name)
         if attach:
             await wait_for(lambda: read_attached(jp_runtime_dir, kernel_id), f"kernel {kernel_id} to attach")

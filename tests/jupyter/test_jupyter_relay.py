@@ -201,6 +201,18 @@ async def test_kernels_not_run_by_this_server_are_refused(toucan, start_fake_ker
         impostor.stop()
 
 
+async def test_a_kernel_run_through_a_wrapper_process_is_accepted(
+    jp_serverapp, toucan, start_fake_kernel, jp_runtime_dir
+):
+    """The kernel manager knows the wrapper's pid; the attached process is its child."""
+    kernel_id = await start_fake_kernel(wrapped=True)
+    info = read_attached(jp_runtime_dir, kernel_id)
+    assert info.pid != kernel_pid(jp_serverapp, kernel_id)
+    response = await toucan("api/object_info")
+    assert response.code == 200
+    assert body_json(response)["kernel_id"] == kernel_id
+
+
 # -- WebSocket ----------------------------------------------------------------------------------
 
 

@@ -48,3 +48,60 @@ def pid_gone(pid: int) -> bool:
 
 def body_json(response: Any) -> Any:
     return json.loads(response.body)
+
+
+async def eventually(
+    fetch: Callable[[], Any], check: Callable[[Any], bool], what: str, timeout: float = WAIT
+) -> Any:
+    """Await `fetch()` repeatedly until `check(result)` holds; returns that result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = await fetch()
+        if check(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {result!r}")
+        await asyncio.sleep(0.1)
+
+
+async def execute(kernel_client: Any, code: str, timeout: float = 180.0) -> list[str]:
+    """Run `code` in a kernel (jupyter_client); return its stream/result texts; fail on an error reply."""
+    texts: list[str] = []
+
+    def collect(message: dict[str, Any]) -> None:
+        content = message["content"]
+        if message["header"]["msg_type"] == "stream":
+            texts.append(content["text"])
+        elif message["header"]["msg_type"] in ("execute_result", "display_data"):
+            texts.append(content["data"].get("text/plain", ""))
+        elif message["header"]["msg_type"] == "error":
+            texts.append("\n".join(content["traceback"]))
+
+    reply = await kernel_client.execute_interactive(code, timeout=timeout, output_hook=collect)
+    assert reply["content"]["status"] == "ok", "".join(texts)
+    return texts
+
+
+# -- a JupyterHub-like setup: identity from the proxy, per-action authorization ------------------
+
+from jupyter_server.auth import Authorizer, IdentityProvider, User  # noqa: E402
+
+HUB_USER_HEADER = "X-Test-Hub-User"
+AUTHORIZER_CALLS: list[tuple[str, str, str]] = []
+
+
+class HubLikeIdentityProvider(IdentityProvider):
+    """Identifies users asynchronously from a header, as JupyterHub's OAuth cookie check does."""
+
+    async def get_user(self, handler: Any) -> User | None:
+        await asyncio.sleep(0)
+        name = handler.request.headers.get(HUB_USER_HEADER)
+        return User(username=name) if name else None
+
+
+class ReadOnlyBobAuthorizer(Authorizer):
+    """alice may do anything; bob may only read. Records every decision it is asked for."""
+
+    def is_authorized(self, handler: Any, user: User, action: str, resource: str) -> bool:
+        AUTHORIZER_CALLS.append((user.username, action, resource))
+        return user.username == "alice" or action == "read"

@@ -2,8 +2,9 @@
 
 `LoopbackServer` owns one daemon thread that runs a fresh asyncio event loop (never the kernel's
 own loop, so nothing nests and a busy cell never blocks a request). The application is built on
-that thread by the factory it is given, so anything the app binds to `IOLoop.current()` binds to
-this loop. Every request must carry the per-kernel secret in the `X-Toucan-Secret` header
+that thread, inside the running loop, by the factory it is given, so anything the app binds to
+the current loop (`toucan_nb.api.app.make_app` does) binds to this one. `on_stop(app)` runs on
+the loop at shutdown, before open connections are closed. Every request must carry the per-kernel secret in the `X-Toucan-Secret` header
 (`connection_file.SECRET_HEADER`); the check sits in front of the whole application, WebSocket
 upgrades included, so no route can forget it. Requests without it get an empty 403.
 
@@ -18,7 +19,7 @@ import asyncio
 import hmac
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from tornado import httputil
@@ -31,8 +32,6 @@ from toucan_nb.host.connection_file import SECRET_HEADER
 log = logging.getLogger(__name__)
 
 AppFactory = Callable[[], httputil.HTTPServerConnectionDelegate]
-# Big enough for an upload at ComfyUI's default limit (100 MB) plus multipart framing.
-DEFAULT_MAX_BODY_SIZE = 110 * 1024 * 1024
 
 
 class LoopbackError(RuntimeError):
@@ -48,8 +47,8 @@ class LoopbackServer:
         *,
         secret: str,
         host: str = "127.0.0.1",
-        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
-        on_stop: Callable[[], Awaitable[None] | None] | None = None,
+        server_options: Mapping[str, Any] | None = None,
+        on_stop: Callable[[Any], Awaitable[None] | None] | None = None,
         thread_name: str = "toucan-loopback",
     ) -> None:
         if len(secret) < 16:
@@ -57,7 +56,7 @@ class LoopbackServer:
         self._app_factory = app_factory
         self._secret = secret
         self._host = host
-        self._max_body_size = max_body_size
+        self._server_options = dict(server_options or {})
         self._on_stop = on_stop
         self._thread_name = thread_name
         self._thread: threading.Thread | None = None
@@ -66,6 +65,11 @@ class LoopbackServer:
         self._loop: IOLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._port = 0
+
+    @property
+    def secret(self) -> str:
+        """The value every request must carry in `X-Toucan-Secret`."""
+        return self._secret
 
     @property
     def port(self) -> int:
@@ -140,7 +144,7 @@ class LoopbackServer:
         self._stopping = asyncio.Event()
         app = self._app_factory()
         sockets = bind_sockets(0, self._host)
-        server = HTTPServer(SecretGuard(app, self._secret), max_body_size=self._max_body_size)
+        server = HTTPServer(SecretGuard(app, self._secret), **self._server_options)
         server.add_sockets(sockets)
         self._port = sockets[0].getsockname()[1]
         self._ready.set()
@@ -150,7 +154,7 @@ class LoopbackServer:
             server.stop()
             if self._on_stop is not None:
                 try:
-                    result = self._on_stop()
+                    result = self._on_stop(app)
                     if result is not None:
                         await result
                 except Exception:

@@ -1,0 +1,143 @@
+"""`%load_ext toucan_nb`: start the kernel's runtime and attach it to the Jupyter server.
+
+`load(ipython)`:
+
+1. gets (creating and starting it on first use) the kernel's one runtime, `session.get_runtime()`,
+   with its executor thread; this alone makes the notebook API work, with or without a Jupyter
+   server (plain IPython, VS Code, nbval);
+2. serves the route set (`toucan_nb.api.app.make_app`, no frontend) on a private loopback port
+   from its own IO-loop thread (`toucan_nb.host.loopback`), guarded by a fresh random secret;
+3. when this process is a kernel with a ``kernel-<id>.json`` connection file, announces the
+   endpoint in the Jupyter runtime directory (`toucan_nb.host.connection_file`), which is how the
+   server extension finds it. The file is removed on `unload` and at interpreter exit.
+
+`unload(ipython)` (`%unload_ext toucan_nb`) undoes all three, stopping the runtime.
+`attachment()` tells what is attached (tests, diagnostics).
+
+Threads: `load` and `unload` run on the kernel's shell thread; the at-exit hook on the main thread.
+The one `_attachment` slot mirrors `session`'s one runtime per kernel process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from toucan_nb.host import connection_file
+from toucan_nb.host.connection_file import ConnectionInfo
+from toucan_nb.host.loopback import LoopbackError, LoopbackServer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """What `load` started: the runtime, its loopback endpoint, and the discovery file (if any)."""
+
+    runtime: Any
+    loopback: LoopbackServer | None
+    info: ConnectionInfo | None
+
+    @property
+    def port(self) -> int | None:
+        return self.loopback.port if self.loopback is not None else None
+
+
+_attachment: Attachment | None = None
+
+
+def attachment() -> Attachment | None:
+    """The current attachment, or None before `load` / after `unload`."""
+    return _attachment
+
+
+def load(ipython: Any) -> None:
+    """Start the runtime, serve it on loopback and announce it (see the module docstring).
+
+    Idempotent. The runtime's own start-up errors propagate; a loopback failure only warns, since
+    the runtime still serves the notebook API.
+    """
+    global _attachment
+    if _attachment is not None:
+        return
+    from toucan_nb.notebook.session import get_runtime
+
+    runtime = get_runtime()
+    loopback: LoopbackServer | None = None
+    info: ConnectionInfo | None = None
+    try:
+        loopback = _serve(runtime)
+    except LoopbackError:
+        log.warning("toucan_nb: the loopback endpoint did not start; the web UI cannot reach this kernel",
+                    exc_info=True)
+    kernel_id = _kernel_id()
+    if loopback is not None and kernel_id is not None:
+        info = ConnectionInfo(kernel_id, os.getpid(), loopback.port, loopback.secret, time.time())
+        try:
+            connection_file.write(info)
+        except OSError:
+            log.warning("toucan_nb: could not write the kernel discovery file", exc_info=True)
+            info = None
+    _attachment = Attachment(runtime, loopback, info)
+    atexit.register(_remove_discovery_file)
+
+
+def unload(ipython: Any) -> None:
+    """Remove the discovery file, stop the loopback endpoint and the runtime. Idempotent."""
+    global _attachment
+    current, _attachment = _attachment, None
+    atexit.unregister(_remove_discovery_file)
+    if current is None:
+        return
+    if current.info is not None:
+        connection_file.remove(current.info)
+    if current.loopback is not None:
+        current.loopback.stop()
+    from toucan_nb.notebook.session import stop_runtime
+
+    stop_runtime()
+
+
+def _serve(runtime: Any) -> LoopbackServer:
+    from toucan_nb.api.app import ApiSettings, close_app, make_app, server_options
+
+    secret = secrets.token_urlsafe(32)
+    settings = ApiSettings(
+        secret=secret,
+        frontend_root=None,  # the server extension serves the frontend itself
+        max_upload_size_mb=runtime.config.max_upload_size_mb,
+        multi_user=runtime.config.multi_user,
+    )
+    server = LoopbackServer(
+        lambda: make_app(runtime, settings),
+        secret=secret,
+        server_options=server_options(settings),
+        on_stop=close_app,
+        thread_name="toucan-loopback",
+    )
+    server.start()
+    return server
+
+
+def _kernel_id() -> str | None:
+    """This kernel's id from its connection file name (``kernel-<id>.json``), or None."""
+    try:
+        from ipykernel.kernelapp import IPKernelApp
+    except ImportError:
+        return None
+    if not IPKernelApp.initialized():
+        return None
+    app = IPKernelApp.instance()
+    path = getattr(app, "abs_connection_file", None) or getattr(app, "connection_file", None)
+    return connection_file.kernel_id_from_connection_file(path) if path else None
+
+
+def _remove_discovery_file() -> None:
+    current = _attachment
+    if current is not None and current.info is not None:
+        connection_file.remove(current.info)
