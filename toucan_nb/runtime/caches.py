@@ -238,19 +238,29 @@ class RAMPressureCache(LRUCache):
 
 
 class NullCache:
-    """`--cache-none`: nothing is kept; data still flows inside a prompt through the scheduler."""
+    """`--cache-none`: nothing is kept from one prompt to the next.
+
+    Within a prompt, results are kept by node id until the prompt ends. ComfyUI keeps nothing at
+    all, so a node that already ran is run again when a lazy request or an expansion links to it
+    later (execution.md §3.6); a re-run expanding node then adds the same ephemeral ids twice and
+    the prompt fails (loops built by expansion cannot run under --cache-none). We decided against
+    copying that: one run per node per prompt.
+    """
+
+    def __init__(self) -> None:
+        self._current: dict[str, CacheEntry] = {}
 
     def set_prompt(self, signatures: SignatureBuilder, node_ids: Iterable[str]) -> None:
-        return None
+        self._current = {}
 
     def clean_unused(self) -> None:
         return None
 
     def get(self, node_id: str) -> CacheEntry | None:
-        return None
+        return self._current.get(node_id)
 
     def set(self, node_id: str, entry: CacheEntry) -> None:
-        return None
+        self._current[node_id] = entry
 
     def ensure_subcache_for(self, parent_id: str, child_ids: Iterable[str]) -> None:
         return None
@@ -262,7 +272,7 @@ class NullCache:
         return []
 
     def clear(self) -> None:
-        return None
+        self._current = {}
 
 
 class ObjectCache:
