@@ -17,8 +17,10 @@ Threads: everything here runs on the Jupyter server's IO loop.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +79,7 @@ class KernelDirectory:
         self._poll_interval = poll_interval
         self._watches: list[Watch] = []
         self._poller: PeriodicCallback | None = None
+        self._activity_recorded: dict[str, float] = {}
 
     # -- lookup ------------------------------------------------------------------------------
 
@@ -137,6 +140,25 @@ class KernelDirectory:
         provisioner = getattr(manager, "provisioner", None)
         pid = getattr(provisioner, "pid", None)
         return pid if isinstance(pid, int) and pid > 0 else None
+
+    def record_activity(self, kernel: AttachedKernel) -> None:
+        """Count relayed traffic as activity of the kernel (and the server).
+
+        The runtime works on its own threads, so a kernel busy with prompts from the UI sends
+        no Jupyter messages: without this, idle culling (and JupyterHub's activity reports, which
+        read `last_kernel_activity`) would take it for idle. At most one update per second.
+        """
+        now = time.monotonic()
+        if now - self._activity_recorded.get(kernel.kernel_id, -1.0) < 1.0:
+            return
+        self._activity_recorded[kernel.kernel_id] = now
+        try:
+            manager = self._kernel_manager.get_kernel(kernel.kernel_id)
+        except KeyError:
+            return
+        stamp = datetime.now(timezone.utc)
+        manager.last_activity = stamp
+        self._kernel_manager.last_kernel_activity = stamp
 
     # -- watching ----------------------------------------------------------------------------
 

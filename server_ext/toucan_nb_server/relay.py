@@ -289,6 +289,7 @@ class ToucanHttpHandler(_KernelResolver):
             connect_timeout=self.relay_config.connect_timeout,
             request_timeout=self.relay_config.request_timeout,
         )
+        self.kernels.record_activity(kernel)
         response = await self._fetch_unless_gone(kernel, request)
         self._copy_response(response, kernel, target)
 
@@ -346,6 +347,7 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
         self.kernels = kernels
         self.relay_config = relay_config
         self._upstream: WebSocketClientConnection | None = None
+        self._kernel: AttachedKernel | None = None
         self._watch: Any = None
         self._pump: asyncio.Task[None] | None = None
 
@@ -378,6 +380,7 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
             code = getattr(exc, "code", 502)
             status = code if isinstance(code, int) and 400 <= code < 600 and code != 599 else 502
             raise refuse(status, f"Kernel {kernel.kernel_id} refused the WebSocket.") from exc
+        self._kernel = kernel
         self._watch = self.kernels.watch(kernel, self._kernel_gone)
         try:
             await WebSocketHandler.get(self, *args, **kwargs)
@@ -400,6 +403,7 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
                         code, reason = upstream.close_code, upstream.close_reason or ""
                     break
                 await self.write_message(message, binary=isinstance(message, bytes))
+                self._record_activity()
         except WebSocketClosedError:
             pass  # the browser went away; on_close releases the upstream
         except Exception:  # boundary: a relay failure must close both sides, not the server
@@ -411,6 +415,7 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
         upstream = self._upstream
         if upstream is None:
             return
+        self._record_activity()
         try:
             await upstream.write_message(message, binary=isinstance(message, bytes))
         except (WebSocketClosedError, StreamClosedError):
@@ -419,6 +424,10 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
 
     def on_close(self) -> None:
         self._release()
+
+    def _record_activity(self) -> None:
+        if self._kernel is not None:
+            self.kernels.record_activity(self._kernel)
 
     def _kernel_gone(self) -> None:
         self._watch = None

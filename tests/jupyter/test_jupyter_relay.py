@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from datetime import datetime, timezone
 
 import pytest
 from toucan_testing import WAIT, body_json, kernel_pid, pid_gone, read_attached, wait_for
@@ -211,6 +212,17 @@ async def test_a_kernel_run_through_a_wrapper_process_is_accepted(
     response = await toucan("api/object_info")
     assert response.code == 200
     assert body_json(response)["kernel_id"] == kernel_id
+
+
+async def test_relayed_traffic_counts_as_kernel_activity(jp_serverapp, toucan, start_fake_kernel):
+    """The runtime's work sends no Jupyter messages; idle culling must still see a used kernel."""
+    kernel_id = await start_fake_kernel()
+    km = jp_serverapp.kernel_manager
+    before = datetime.now(timezone.utc)
+    assert km.get_kernel(kernel_id).last_activity < before
+    assert (await toucan("api/queue")).code == 200
+    assert km.get_kernel(kernel_id).last_activity >= before
+    assert km.last_kernel_activity >= before
 
 
 # -- WebSocket ----------------------------------------------------------------------------------
