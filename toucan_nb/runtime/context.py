@@ -25,6 +25,9 @@ class RunHooks(Protocol):
     def check_interrupt(self) -> None:
         """Raise `ExecutionInterrupted` if this prompt was interrupted (one-shot)."""
 
+    def is_interrupted(self) -> bool:
+        """Whether an interrupt is pending, without consuming it."""
+
     def send_text(self, node_id: str, text: str) -> None:
         """Send a TEXT frame for `node_id`."""
 

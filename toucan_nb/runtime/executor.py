@@ -121,6 +121,9 @@ class _Run:
     def check_interrupt(self) -> None:
         self.executor.check_interrupt()
 
+    def is_interrupted(self) -> bool:
+        return self.executor.is_interrupted()
+
     def update_progress(self, node_id: str, value: float, max_value: float, preview: Any = None,
                         legacy: bool = True) -> None:
         if legacy:
@@ -186,6 +189,10 @@ class PromptExecutor:
             return False
         self._interrupt.set()
         return True
+
+    def is_interrupted(self) -> bool:
+        """Whether an interrupt is pending, without consuming it."""
+        return self._interrupt.is_set()
 
     def check_interrupt(self) -> None:
         """Raise ExecutionInterrupted once after an interrupt (execution.md §3.11)."""
