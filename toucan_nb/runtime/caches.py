@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -216,12 +217,21 @@ class RAMPressureCache(LRUCache):
     """`--cache-ram [GB]`: no count limit; after each node, evict oldest generations while the
     available RAM is under the headroom (§4.5; ComfyUI's scoring reduces to age, see its QUIRK)."""
 
+    POLL_INTERVAL_S = 0.05
+
     def __init__(self) -> None:
         super().__init__(None)
+        self._next_poll = 0.0
 
     def poll(self, ram_headroom: float) -> None:
         import psutil
 
+        # ComfyUI reads the system's free memory after every node; that read (/proc/meminfo) costs
+        # more than running a small node, so look at most every POLL_INTERVAL_S.
+        now = time.monotonic()
+        if now < self._next_poll:
+            return
+        self._next_poll = now + self.POLL_INTERVAL_S
         headroom = ram_headroom * 1024**3
         if psutil.virtual_memory().available >= headroom:
             return
