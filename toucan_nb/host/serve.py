@@ -44,7 +44,9 @@ class ServeOptions:
 
 def configure_logging(args: argparse.Namespace) -> None:
     stream = sys.stdout if args.log_stdout else sys.stderr
-    logging.basicConfig(level=getattr(logging, args.verbose), stream=stream, format="%(message)s", force=True)
+    # No force=True: an embedding process (or pytest) keeps its handlers.
+    logging.basicConfig(stream=stream, format="%(message)s")
+    logging.getLogger().setLevel(getattr(logging, args.verbose))
     if args.dont_print_server:
         logging.getLogger("tornado.access").setLevel(logging.WARNING)
 
@@ -92,7 +94,8 @@ def options_from_args(args: argparse.Namespace, argv: tuple[str, ...] = ()) -> S
         base_dir=base_dir,
         input_dir=_abs(args.input_directory),
         output_dir=_abs(args.output_directory),
-        temp_dir=_abs(args.temp_directory),
+        # As ComfyUI: --temp-directory X means X/temp (the runtime empties it at start-up).
+        temp_dir=None if args.temp_directory is None else os.path.join(_abs(args.temp_directory), "temp"),
         user_dir=_abs(args.user_directory),
         models_dir=_abs(args.models_directory),
         cache_mode=cache_mode,

@@ -108,7 +108,8 @@ class Runtime:
             return self
         c = self.config
         # ComfyUI empties its temp folder at start-up: previews of a previous run are not kept.
-        shutil.rmtree(self.folders.temp_dir, ignore_errors=True)
+        if self._temp_dir_is_disposable():
+            shutil.rmtree(self.folders.temp_dir, ignore_errors=True)
         self.folders.ensure_dirs()
         set_active(self.folders)
         device.configure(c.device, c.cpu)
@@ -136,6 +137,18 @@ class Runtime:
         self._thread.start()
         self.started = True
         return self
+
+    def _temp_dir_is_disposable(self) -> bool:
+        """Never empty a temp dir that holds the other folders, the base, a root or a home."""
+        f = self.folders
+        temp = os.path.realpath(f.temp_dir)
+        if temp in (os.path.realpath(os.sep), os.path.realpath(os.path.expanduser("~"))):
+            return False
+        for other in (f.base_dir, f.input_dir, f.output_dir, f.user_dir, f.models_dir):
+            other = os.path.realpath(other)
+            if other == temp or other.startswith(temp.rstrip(os.sep) + os.sep):
+                return False
+        return True
 
     def _open_store(self) -> None:
         import sqlite3

@@ -142,3 +142,18 @@ def test_builtin_nodes_and_object_info(tmp_path):
         assert entry.outputs == {"3": {"images": [{"filename": "t_00001_.png", "subfolder": "", "type": "output"}]}}
     finally:
         rt.stop()
+
+
+def test_temp_dir_emptied_at_start_but_never_one_holding_other_folders(tmp_path):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    (temp / "old_preview.png").write_bytes(b"x")
+    rt = make_runtime(tmp_path, persist=False).start()
+    rt.stop()
+    assert not (temp / "old_preview.png").exists()
+    # A temp dir that contains the output dir is left alone.
+    (tmp_path / "keep.txt").write_text("data")
+    rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), temp_dir=str(tmp_path), persist=False,
+                               load_builtin_nodes=False)).start()
+    rt.stop()
+    assert (tmp_path / "keep.txt").read_text() == "data"
