@@ -1,0 +1,108 @@
+"""ClientConnection outbox: order kept, previews coalesced behind a slow socket, JSON never dropped;
+ClientTable reconnect rule."""
+
+from __future__ import annotations
+
+import asyncio
+
+from PIL import Image
+
+from toucan_nb.api.clients import ClientConnection, ClientTable, PreviewRender
+from toucan_nb.runtime import events as ev
+
+
+class SlowSink:
+    """A socket whose writes complete only when the test says so."""
+
+    def __init__(self) -> None:
+        self.frames: list[str | bytes] = []
+        self.pending: list[asyncio.Future[None]] = []
+
+    def write_message(self, message: str | bytes, binary: bool = False) -> asyncio.Future[None]:
+        assert binary == isinstance(message, bytes)
+        self.frames.append(message)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.pending.append(fut)
+        return fut
+
+    def release(self) -> None:
+        for fut in self.pending:
+            if not fut.done():
+                fut.set_result(None)
+        self.pending.clear()
+
+
+def _render(color: int) -> PreviewRender:
+    image = ev.EncodedPreview("PNG", Image.new("RGB", (2, 2), (color, 0, 0)), None)
+    return PreviewRender(ev.PreviewImage(image=image, prompt_id="p", node_id="1", display_node_id="1",
+                                         real_node_id="1"), None)
+
+
+async def _settle() -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+
+
+def test_slow_client_gets_latest_preview_and_every_json_frame():
+    async def scenario() -> tuple[list[str | bytes], int]:
+        sink = SlowSink()
+        conn = ClientConnection("c", sink)
+        conn.send('{"n": 0}')
+        await _settle()                      # frame 0 written; its write is still in flight
+        renders = [_render(i) for i in range(5)]
+        for i, render in enumerate(renders):
+            conn.send_preview(render)
+            conn.send(f'{{"n": {i + 1}}}')
+        conn.send('{"type": "execution_success"}')
+        sink.release()
+        await _settle()
+        sink.release()
+        await _settle()
+        latest = await renders[-1].frame(False)
+        return [f if isinstance(f, str) else (f == latest) for f in sink.frames], conn.dropped_previews
+
+    frames, dropped = asyncio.run(scenario())
+    assert frames == ['{"n": 0}', '{"n": 1}', '{"n": 2}', '{"n": 3}', '{"n": 4}', True, '{"n": 5}',
+                      '{"type": "execution_success"}']
+    assert dropped == 4
+
+
+def test_fast_client_gets_every_preview():
+    async def scenario() -> int:
+        sink = SlowSink()
+        conn = ClientConnection("c", sink)
+        for i in range(3):
+            conn.send_preview(_render(i))
+            await _settle()
+            sink.release()
+        await _settle()
+        return len(sink.frames)
+
+    assert asyncio.run(scenario()) == 3
+
+
+def test_closed_socket_stops_sending():
+    from tornado.websocket import WebSocketClosedError
+
+    class ClosedSink:
+        def write_message(self, message, binary=False):
+            raise WebSocketClosedError()
+
+    async def scenario() -> bool:
+        conn = ClientConnection("c", ClosedSink())
+        conn.send("x")
+        await _settle()
+        conn.send("y")  # ignored
+        return conn.closed
+
+    assert asyncio.run(scenario())
+
+
+def test_table_unregisters_only_the_current_connection():
+    table = ClientTable()
+    old, new = ClientConnection("s", SlowSink()), ClientConnection("s", SlowSink())
+    table.register(old)
+    table.register(new)
+    assert table.unregister(old) is False and table.get("s") is new
+    assert table.unregister(new) is True and table.get("s") is None and not table
