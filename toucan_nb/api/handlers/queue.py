@@ -29,7 +29,13 @@ class PromptHandler(ApiHandler):
         self.write_json({"exec_info": {"queue_remaining": self.runtime.queue.remaining()}})
 
     async def post(self) -> None:
-        body = self.json_body()
+        try:
+            body = self.json_body()
+        except BadRequestError as exc:
+            if exc.status == 413:
+                raise
+            # Deviation: ComfyUI answers 500; the prompt error shape lets the UI show the reason.
+            raise _prompt_error("invalid_prompt", "The request body is not valid JSON", str(exc)) from None
         data: dict[str, Any] = body if isinstance(body, dict) else {}
         # QUIRK(protocol.md §6): the priority counter advances on every POST without `number`,
         # even one that then fails (a JSON list body answers no_prompt, as ComfyUI's does).
