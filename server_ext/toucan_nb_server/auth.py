@@ -57,7 +57,7 @@ class ToucanBaseHandler(JupyterHandler):
     def auth_action(self) -> str:
         return "read" if self.request.method in SAFE_METHODS else "write"
 
-    async def prepare(self, *, _redirect_to_login: bool = True) -> None:  # type: ignore[override]
+    async def prepare(self, *, _redirect_to_login: bool = True) -> None:
         # Jupyter enforces auth itself only when allow_unauthenticated_access is False; then it
         # redirects pages to the login page and refuses everything else.
         await super().prepare(_redirect_to_login=_redirect_to_login and self.is_page_request())

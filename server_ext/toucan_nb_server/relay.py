@@ -37,6 +37,7 @@ from tornado.simple_httpclient import HTTPTimeoutError
 from tornado.websocket import (
     WebSocketClientConnection,
     WebSocketClosedError,
+    WebSocketError,
     WebSocketHandler,
     websocket_connect,
 )
@@ -74,9 +75,11 @@ _DROP_REQUEST = _HOP_BY_HOP | {
     "origin",
     "referer",
     "accept-encoding",
+    "expect",
     SECRET_HEADER.lower(),
 }
-_DROP_RESPONSE = _HOP_BY_HOP | {"content-length", "content-encoding", "server", "date", "set-cookie"}
+# Content-Encoding stays: the body is copied as received (the kernel is asked for no encoding).
+_DROP_RESPONSE = _HOP_BY_HOP | {"content-length", "server", "date", "set-cookie"}
 _BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 # Close codes a server may send on to a browser (RFC 6455 §7.4).
 _FORWARDABLE_CLOSE_CODES = frozenset({1000, 1001, 1003, 1007, 1008, 1009, 1010, 1011}) | set(
@@ -296,11 +299,17 @@ class ToucanHttpHandler(_KernelResolver):
     async def _fetch_unless_gone(
         self, kernel: AttachedKernel, request: httpclient.HTTPRequest
     ) -> httpclient.HTTPResponse:
-        gone = asyncio.get_running_loop().create_future()
-        watch = self.kernels.watch(kernel, lambda: gone.done() or gone.set_result(None))
+        gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_gone() -> None:
+            if not gone.done():
+                gone.set_result(None)
+
+        watch = self.kernels.watch(kernel, on_gone)
         fetch = asyncio.ensure_future(self._http_client.fetch(request))
+        racing: list[asyncio.Future[Any]] = [fetch, gone]
         try:
-            await asyncio.wait({fetch, gone}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
         finally:
             watch.cancel()
         if not fetch.done():
@@ -374,12 +383,10 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
             self._upstream = await websocket_connect(
                 request, max_message_size=self.relay_config.max_message_size
             )
-        except (httpclient.HTTPClientError, OSError, StreamClosedError) as exc:
+        except (httpclient.HTTPClientError, OSError, StreamClosedError, WebSocketError) as exc:
             if not self.kernels.is_current(kernel):
                 raise self.kernel_gone_error(kernel) from exc
-            code = getattr(exc, "code", 502)
-            status = code if isinstance(code, int) and 400 <= code < 600 and code != 599 else 502
-            raise refuse(status, f"Kernel {kernel.kernel_id} refused the WebSocket.") from exc
+            raise refuse(502, f"Kernel {kernel.kernel_id} refused the WebSocket.") from exc
         self._kernel = kernel
         self._watch = self.kernels.watch(kernel, self._kernel_gone)
         try:
