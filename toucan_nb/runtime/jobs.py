@@ -44,6 +44,10 @@ class JobStatus:
     FAILED = "failed"
 
     ALL = [PENDING, IN_PROGRESS, COMPLETED, FAILED]
+    # Newer ComfyUI has a "cancelled" status and the official frontend (1.58) asks for it; no job
+    # here is ever cancelled, so the filter is accepted and matches nothing. Not listed in the
+    # 400 message, which stays ComfyUI 0.8's.
+    ACCEPTED_FILTERS = frozenset([*ALL, "cancelled"])
 
 
 PREVIEWABLE_MEDIA_TYPES = frozenset({"images", "video", "audio"})
@@ -262,7 +266,7 @@ def list_jobs(running: Iterable[Any], pending: Iterable[Any], history_entries: M
     status_filter = None
     if status:
         status_filter = [value.strip().lower() for value in status.split(",") if value.strip()]
-        invalid = [value for value in status_filter if value not in JobStatus.ALL]
+        invalid = [value for value in status_filter if value not in JobStatus.ACCEPTED_FILTERS]
         if invalid:
             raise _bad_request(f"Invalid status value(s): {', '.join(invalid)}. "
                                f"Valid values: {', '.join(JobStatus.ALL)}")
