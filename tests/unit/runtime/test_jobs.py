@@ -491,5 +491,5 @@ def test_recorded_job_details() -> None:
 def test_cancelled_filter_from_the_frontend_is_accepted_and_matches_nothing():
     from toucan_nb.runtime.jobs import list_jobs
 
-    body = list_jobs([], [], [], status="completed,failed,cancelled", limit="64", offset="0")
+    body = list_jobs([], [], {}, status="completed,failed,cancelled", limit="64", offset="0")
     assert body["jobs"] == [] and body["pagination"]["total"] == 0
