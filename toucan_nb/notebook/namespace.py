@@ -55,8 +55,8 @@ class NodeNamespace:
         return make_node_function(registry_spec(registry, class_type))
 
     def __getattr__(self, attr: str) -> Callable[..., Any]:
-        if attr.startswith("__"):
-            raise AttributeError(attr)
+        if attr.startswith(("__", "_repr_", "_ipython_")):
+            raise AttributeError(attr)  # protocol probes (IPython display, copy ...) must not start a runtime
         registry, by_attr = self._names()
         class_type = by_attr.get(attr)
         if class_type is None:

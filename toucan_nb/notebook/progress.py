@@ -2,7 +2,8 @@
 
 `ProgressFold` folds the runtime events of one prompt (events.py; execution.md §5.2 for the
 node entries) into the state the widget shows: the prompt's status, one row per node with its
-state (pending | running | finished | cached | error), value, max and display_node_id, the node
+state (pending | running | finished | cached, and at the end error | interrupted | skipped), value,
+max and display_node_id, the node
 now executing, an error message, and the images output nodes reported (`Executed` ui "images").
 Rows start from the prompt's nodes, so the whole graph shows from the first frame.
 
@@ -76,6 +77,7 @@ class ProgressFold:
                     self.images.append(item)
         elif isinstance(event, ev.ExecutionSuccess):
             self.status, self.executing = "success", None
+            self._relabel("pending", "skipped")  # not needed for the targets, or blocked
         elif isinstance(event, ev.ExecutionError):
             if event.is_blocker_notice:
                 return False
@@ -86,10 +88,17 @@ class ProgressFold:
                 row["state"] = "error"
         elif isinstance(event, ev.ExecutionInterrupted):
             self.status, self.executing = "interrupted", None
+            # ComfyUI leaves an interrupted node "running" in progress_state; show what happened.
+            self._relabel("running", "interrupted")
             self.message = "Interrupted" + (f" at node {event.node_id}" if event.node_id else "")
         else:
             return False
         return True
+
+    def _relabel(self, old: str, new: str) -> None:
+        for row in self._rows.values():
+            if row["state"] == old:
+                row["state"] = new
 
     def cancel(self) -> bool:
         """The prompt was removed from the queue before it ran."""

@@ -50,7 +50,8 @@ def test_a_run_folds_into_states_values_and_status():
                                   output={"images": [{"filename": "a.png", "subfolder": "", "type": "output"}]}))
     assert fold.apply(ev.ExecutionSuccess(prompt_id="p"))
     assert fold.is_terminal and fold.status == "success"
-    assert rows(fold) == {"1": ("cached", 1.0, 1.0), "2": ("finished", 20.0, 20.0), "3": ("pending", 0.0, 1.0)}
+    # Node 3 never ran (not needed, or blocked): it shows as skipped once the prompt is over.
+    assert rows(fold) == {"1": ("cached", 1.0, 1.0), "2": ("finished", 20.0, 20.0), "3": ("skipped", 0.0, 1.0)}
     assert fold.images == [{"filename": "a.png", "subfolder": "", "type": "output"}]
     # After the end nothing changes any more.
     assert not fold.apply(entry("3", "running"))
@@ -81,8 +82,10 @@ def test_errors_interrupts_and_blocker_notices():
     assert fold.status == "error" and fold.message == "KSampler (node 2): boom"
     assert rows(fold)["2"][0] == "error"
     fold = ProgressFold("p", PROMPT)
+    fold.apply(entry("2", "running", 5, 20))
     assert fold.apply(ev.ExecutionInterrupted(prompt_id="p", node_id="2", node_type="KSampler"))
     assert (fold.status, fold.message) == ("interrupted", "Interrupted at node 2")
+    assert rows(fold)["2"] == ("interrupted", 5.0, 20.0) and rows(fold)["3"][0] == "pending"
     fold = ProgressFold("p", PROMPT)
     assert fold.cancel() and fold.status == "cancelled"
     assert not fold.cancel()

@@ -22,6 +22,8 @@ var STYLE = `
 .toucan-progress progress { width: 100%; height: 10px; }
 .toucan-progress tr[data-state="running"] { font-weight: 600; }
 .toucan-progress tr[data-state="error"] td.tp-state { color: var(--jp-error-color1, #c62828); }
+.toucan-progress tr[data-state="interrupted"] td.tp-state { color: var(--jp-warn-color1, #ef6c00); }
+.toucan-progress tr[data-state="skipped"], .toucan-progress tr[data-state="cached"] { color: var(--jp-ui-font-color2, #777); }
 .toucan-progress .tp-images { display: flex; flex-wrap: wrap; gap: 4px; margin-top: 4px; }
 .toucan-progress .tp-images img { max-width: 256px; max-height: 256px; image-rendering: auto; }
 `;
