@@ -1,0 +1,1 @@
+"""Browser tests: the official frontend and JupyterLab driven by Debian's chromium via Playwright."""
