@@ -197,9 +197,9 @@ class ProgressWidget(anywidget.AnyWidget):
         return False
 
     def __repr__(self) -> str:
-        # Never serialize traits in a repr (anywidget does the same); this is also the text/plain
-        # fallback that front ends without widget support show.
-        return f"<ProgressWidget prompt {self.prompt_id[:8]}: {self.status}>"
+        # Never serialize traits in a repr (anywidget does the same). This is also the text/plain
+        # fallback saved with the notebook, so it names no status that would soon be stale.
+        return f"<ProgressWidget prompt {self.prompt_id[:8]}>"
 
     def close(self) -> None:
         self._stop_listening()

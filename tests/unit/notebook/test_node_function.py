@@ -142,3 +142,13 @@ def test_signatures_reach_completion_engines(registry):
     sigs = script.get_signatures()
     assert sigs and "factor: float=0.5" in sigs[0].to_string()
     assert "Blend" in [c.name for c in jedi.Interpreter("nodes.Bl", [{"nodes": nodes}]).complete()]
+
+
+def test_display_probes_do_not_start_a_runtime():
+    def no_runtime_yet():
+        raise AssertionError("the registry was asked for")
+
+    nodes = NodeNamespace(no_runtime_yet)
+    for probe in ("_repr_html_", "_ipython_display_", "__wrapped__"):
+        with pytest.raises(AttributeError):
+            getattr(nodes, probe)
