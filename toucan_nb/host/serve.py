@@ -47,8 +47,9 @@ def configure_logging(args: argparse.Namespace) -> None:
     # No force=True: an embedding process (or pytest) keeps its handlers.
     logging.basicConfig(stream=stream, format="%(message)s")
     logging.getLogger().setLevel(getattr(logging, args.verbose))
-    if args.dont_print_server:
-        logging.getLogger("tornado.access").setLevel(logging.WARNING)
+    # Like ComfyUI, no line per request unless debugging; failed requests still show.
+    access = logging.DEBUG if args.verbose == "DEBUG" else logging.WARNING
+    logging.getLogger("tornado.access").setLevel(logging.ERROR if args.dont_print_server else access)
 
 
 def resolve_frontend(args: argparse.Namespace, base_dir: str) -> str | None:

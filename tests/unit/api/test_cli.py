@@ -46,7 +46,7 @@ def test_directories_and_limits(tmp_path):
                    "--preview-method", "latent2rgb", "--preview-size", "256")
     c = opts.runtime_config
     assert c.output_dir == os.path.abspath("out") and c.input_dir == str(tmp_path / "in")
-    assert c.user_dir == str(user) and c.temp_dir == str(tmp_path / "t")
+    assert c.user_dir == str(user) and c.temp_dir == str(tmp_path / "t" / "temp")  # ComfyUI appends temp
     assert opts.max_upload_size_mb == 5.0 and isinstance(opts.max_upload_size_mb, float)
     assert c.multi_user and opts.multi_user and c.disable_metadata and c.cpu
     assert (c.preview_method, c.preview_size) == ("latent2rgb", 256)

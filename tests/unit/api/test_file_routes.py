@@ -62,12 +62,30 @@ def test_bad_uploads_are_400_json(server, runtime, fields, name):
     assert not os.path.exists(os.path.join(runtime.folders.base_dir, "x.png"))
 
 
-def test_upload_limit_is_413_json(make_server):
+def _headers_only(srv, path: str, length: int) -> tuple[int, bytes]:
+    """Send a request's headers announcing `length` body bytes, none of the body, read the answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+        data = b""
+        while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < 10:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    return int(head.split()[1]), body
+
+
+def test_upload_limit_is_413_json_before_the_body_is_read(make_server):
     srv = make_server(max_upload_size_mb=1)
-    resp = upload(srv, data=b"x" * (2 * 1024 * 1024))
-    assert resp.status == 413 and "Maximum request body size" in resp.json()["error"]
-    assert srv.post("/prompt", raw=b" " * (1024 * 1024 + 10)).status == 413
+    for path in ("/upload/image", "/prompt", "/userdata/x.json"):
+        status, body = _headers_only(srv, path, 2 * 1024 * 1024)
+        assert status == 413 and b"Maximum request body size" in body, path
     assert srv.get("/features").status == 200
+    resp = upload(srv, data=b"x" * 1000)
+    assert resp.status == 200
 
 
 def test_upload_limit_chunked(make_server):

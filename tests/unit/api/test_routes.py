@@ -69,3 +69,16 @@ def test_base_path_mounts_everything_under_it(make_server):
     ws = srv.ws()
     assert '"sid"' in ws.recv()
     ws.close()
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/prompt", {"prompt": {"1": {"class_type": "ImageSink", "inputs": {}}}}), ("/queue", {"clear": True}),
+    ("/history", {"clear": True}), ("/interrupt", {}), ("/free", {"free_memory": True}),
+    ("/settings", {"a": 1}), ("/settings/b", 2), ("/userdata/x.json", {}),
+])
+def test_post_routes_have_api_twins(server, path, body):
+    import json
+
+    plain, twin = server.post(path, body), server.post("/api" + path, body)
+    assert plain.status == twin.status == 200
+    assert server.request("PATCH", "/api" + path, body=json.dumps(body)).status == 405
