@@ -311,7 +311,7 @@ class ObjectCache:
             return factory()
         key = (node_id, class_type)
         obj = self._objects.get(key)
-        if obj is None:
+        if obj is None or type(obj) is not factory:  # a class re-registered from a cell is a new class
             obj = self._objects[key] = factory()
         return obj
 

@@ -28,16 +28,18 @@ class NodeRegistry:
         self.web_dirs: dict[str, str] = {}  # pack name -> absolute web directory
         self._lock = threading.Lock()
         self.version = 0  # bumped on every change, so callers can cache derived data
+        self._serials: dict[str, int] = {}  # class_type -> the registration that put its class there
 
     def register(self, class_type: str, cls: type, display_name: str | None = None,
                  python_module: str | None = None) -> None:
         """Add or replace a node class."""
         with self._lock:
             self._classes[class_type] = cls
+            self.version += 1
+            self._serials[class_type] = self.version
             if display_name is not None:
                 self._display_names[class_type] = display_name
             self._modules[class_type] = python_module or getattr(cls, "RELATIVE_PYTHON_MODULE", None) or "nodes"
-            self.version += 1
 
     def set_display_name(self, class_type: str, display_name: str) -> None:
         with self._lock:
@@ -59,6 +61,11 @@ class NodeRegistry:
 
     def __len__(self) -> int:
         return len(self._classes)
+
+    def serial(self, class_type: str) -> int:
+        """Which registration of `class_type` is current: re-registering a class changes it, so
+        results cached for the old class are not served for the new one."""
+        return self._serials.get(class_type, 0)
 
     def find(self, class_type: str) -> type | None:
         return self._classes.get(class_type)

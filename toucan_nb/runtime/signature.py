@@ -2,8 +2,8 @@
 
 ComfyUI rebuilds each node's key from its whole ancestry on every prompt, which is quadratic in
 chain length. Here a signature is hash-consed (Merkle style): a node's signature is an interned
-tuple of its immediate signature with each link replaced by the *signature object* of its source.
-Interned signatures compare by identity and cache their hash, so building one costs O(inputs)
+tuple of its immediate signature with each link replaced by the *signature* of its source, and
+the signature itself is the serial number that tuple was interned under. Building one costs O(inputs)
 whatever the depth, and two nodes have equal signatures exactly when their whole ancestries are
 equal, which is what ComfyUI's ancestor list encodes.
 
@@ -14,6 +14,7 @@ Executor thread only (the intern table is guarded by a lock for tests that build
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import sys
@@ -34,20 +35,19 @@ class Unhashable:
     __slots__ = ("__weakref__",)
 
 
-class Signature:
-    """An interned cache key; equal signatures are the same object."""
+class Signature(int):
+    """An interned cache key: a unique serial number. Equal signatures are the same object.
 
-    __slots__ = ("parts", "_hash")
+    An int subclass so that hashing and comparing it (a dozen times per node) stays in C.
+    """
 
-    def __init__(self, parts: tuple[Any, ...]) -> None:
-        self.parts = parts
-        self._hash = hash(parts)
-
-    def __hash__(self) -> int:
-        return self._hash
+    __slots__ = ()
 
     def __repr__(self) -> str:
-        return f"Signature({self.parts[0]!r}, #{self._hash & 0xFFFF:04x})"
+        return f"Signature({int(self)})"
+
+
+_serials = itertools.count(1)
 
 
 # A plain dict (a WeakValueDictionary costs more than the rest of a lookup); `sweep()` drops what
@@ -64,13 +64,13 @@ def intern(parts: tuple[Any, ...]) -> Signature:
         with _intern_lock:
             sig = _interned.get(parts)
             if sig is None:
-                sig = Signature(parts)
+                sig = Signature(next(_serials))
                 _interned[parts] = sig
     return sig
 
 
 def _table_only_refcount() -> int:
-    probe = Signature(("probe",))
+    probe = Signature(0)
     table = {("probe",): probe}
     key = next(iter(table))
     del probe
@@ -220,7 +220,7 @@ class SignatureBuilder:
         if cls is None:
             return Unhashable()
         changed = to_hashable(self.is_changed.get(node_id)) if hasattr(cls, "IS_CHANGED") else False
-        parts: list[Any] = [class_type, changed]
+        parts: list[Any] = [class_type, self.registry.serial(class_type), changed]
         if _class_needs_id(cls):
             parts.append(node_id)
         inputs = node["inputs"]

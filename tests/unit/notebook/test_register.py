@@ -38,9 +38,6 @@ def test_registered_class_appears_in_object_info_and_nodes_and_runs(runtime):
     assert nodes.NbScale(x=21).run(runtime=runtime, progress=False, timeout=30) == 42
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "runtime: the output cache signature and ObjectCache key on class_type only, so a replaced class's "
-    "cached outputs and instances are reused (runtime/signature.py, runtime/caches.py; reported to the lead)"))
 def test_re_running_the_cell_replaces_the_class(runtime):
     nodes = NodeNamespace(runtime.registry)
     register(make_class(2), name="NbReplace", runtime=runtime)
