@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from .support import REPO, request, wait_until
+from .support import REPO, fetch, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 START_TIMEOUT = 90.0
@@ -86,7 +86,7 @@ class Standalone:
         self.listening_after = self.process.wait_for_port(self.port)
         self.url = f"http://127.0.0.1:{self.port}/"
         # Requests wait for the runtime to finish loading nodes; one answer means it is up.
-        assert request("GET", self.url + "api/object_info/SaveImage", timeout=START_TIMEOUT).status == 200
+        assert fetch("GET", self.url + "api/object_info/SaveImage", timeout=START_TIMEOUT).status == 200
 
     def stop(self) -> None:
         self.process.stop()
@@ -148,7 +148,7 @@ class JupyterLab:
 
     def api(self, method: str, path: str, body: object = None, timeout: float = 60):  # -> support.Response
         """A token-authenticated request to `{base_url}<path>`."""
-        return request(method, self.url + path, body=body, headers=self.auth, timeout=timeout)
+        return fetch(method, self.url + path, body=body, headers=self.auth, timeout=timeout)
 
     def extension_loaded(self) -> bool:
         return "toucan_nb_server | extension was successfully loaded" in self.process.log()

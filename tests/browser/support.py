@@ -64,7 +64,7 @@ class Response:
         return json.loads(self.body)
 
 
-def request(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
+def fetch(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None,
          timeout: float = 60) -> Response:
     """One request, redirects not followed. A non-bytes `body` is sent as JSON."""
     parts = urllib.parse.urlsplit(url)

@@ -31,9 +31,9 @@ from .support import (
     boot,
     chromium_present,
     core_prompt,
+    fetch,
     jobs_answers,
     png_info,
-    request,
     unexpected_errors,
 )
 
@@ -85,7 +85,7 @@ def test_frontend_boots_at_root(standalone: Standalone, new_page) -> None:
 
 def test_frontend_queues_core_graph_and_shows_image(standalone: Standalone, new_page) -> None:
     # Seeded first, so the UI loads its default graph instead of opening the Templates dialog.
-    assert request("POST", standalone.url + "api/settings", QUIET_SETTINGS).status == 200
+    assert fetch("POST", standalone.url + "api/settings", QUIET_SETTINGS).status == 200
     page, log = new_page()
     boot(page, standalone.url)
     page.wait_for_function(WS_OPEN_JS, timeout=15_000)
@@ -106,7 +106,7 @@ def test_frontend_queues_core_graph_and_shows_image(standalone: Standalone, new_
     shown = page.evaluate(SAVE_IMAGE_JS)
     assert shown["src"].startswith(standalone.url + "api/view?filename=" + image["filename"]), shown
     assert (shown["width"], shown["height"]) == (IMAGE_W, IMAGE_H)
-    resp = request("GET", shown["src"])
+    resp = fetch("GET", shown["src"])
     assert resp.status == 200 and resp.headers["content-type"] == "image/png"
     size, pixel, fmt = png_info(resp.body)
     assert (size, fmt) == ((IMAGE_W, IMAGE_H), "PNG")
@@ -115,7 +115,7 @@ def test_frontend_queues_core_graph_and_shows_image(standalone: Standalone, new_
     assert os.path.isfile(os.path.join(standalone.base_dir, "output", image["filename"]))
 
     prompt_id = events[0]["detail"]["prompt_id"]
-    history = request("GET", f"{standalone.url}api/history/{prompt_id}").json()
+    history = fetch("GET", f"{standalone.url}api/history/{prompt_id}").json()
     assert history[prompt_id]["outputs"]["3"]["images"] == [image]
     assert history[prompt_id]["status"]["status_str"] == "success"
     assert unexpected_errors(log, standalone.url) == []
@@ -123,7 +123,7 @@ def test_frontend_queues_core_graph_and_shows_image(standalone: Standalone, new_
 
 def test_frontend_boots_under_subpath(subpath: SubPath, new_page) -> None:
     # frontend.md §2.1: without the slash every asset would 404, so <base> must redirect to <base>/.
-    resp = request("GET", subpath.origin + "/toucan")
+    resp = fetch("GET", subpath.origin + "/toucan")
     assert resp.status in (301, 302, 307, 308)
     assert resp.headers["location"] in ("/toucan/", subpath.url)
 
