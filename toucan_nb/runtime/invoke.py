@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,6 +161,22 @@ def _call_slices(data: dict[str, list[Any]], input_is_list: bool) -> list[tuple[
     return [({k: v[i if len(v) > i else -1] for k, v in data.items()}, i) for i in range(n)]
 
 
+def _calls(unique_id: str, info: ClassInfo, data: dict[str, list[Any]], hooks: RunHooks | None,
+           allow_interrupt: bool, execution_block_cb: Callable[[ExecutionBlocker], Any] | None,
+           expansion_prefix: bool) -> Iterator[tuple[dict[str, Any] | None, int | None, Any]]:
+    """Each call's (kwargs, list index, blocked result): kwargs is None for a blocked call (§3.5, §3.8)."""
+    for inputs, index in _call_slices(data, info.input_is_list):
+        if allow_interrupt and hooks is not None:
+            hooks.check_interrupt()
+        block = _first_blocker(inputs, info.input_is_list)
+        if block is not None:
+            yield None, index, (execution_block_cb(block) if execution_block_cb else block)
+            continue
+        if expansion_prefix and index is not None:
+            GraphBuilder.set_default_prefix(unique_id, index, 0)
+        yield inputs, index, None
+
+
 async def map_node_over_list(prompt_id: str, unique_id: str, obj: Any, info: ClassInfo,
                              data: dict[str, list[Any]], func: str, hooks: RunHooks | None,
                              allow_interrupt: bool = False,
@@ -175,15 +191,11 @@ async def map_node_over_list(prompt_id: str, unique_id: str, obj: Any, info: Cla
         return call_over_list(prompt_id, unique_id, f, info, data, hooks, allow_interrupt, execution_block_cb,
                               expansion_prefix)
     results: list[Any] = []
-    for inputs, index in _call_slices(data, info.input_is_list):
-        if allow_interrupt and hooks is not None:
-            hooks.check_interrupt()
-        block = _first_blocker(inputs, info.input_is_list)
-        if block is not None:
-            results.append(execution_block_cb(block) if execution_block_cb else block)
+    for inputs, index, blocked in _calls(unique_id, info, data, hooks, allow_interrupt, execution_block_cb,
+                                         expansion_prefix):
+        if inputs is None:
+            results.append(blocked)
             continue
-        if expansion_prefix and index is not None:
-            GraphBuilder.set_default_prefix(unique_id, index, 0)
 
         async def run(inputs: dict[str, Any] = inputs, index: int | None = index) -> Any:
             with current_node(prompt_id, unique_id, index, hooks):
@@ -201,15 +213,11 @@ def call_over_list(prompt_id: str, unique_id: str, f: Callable[..., Any], info: 
                    expansion_prefix: bool = False) -> list[Any]:
     """The mapper for a synchronous callable: no event-loop round trips on the hot path."""
     results: list[Any] = []
-    for inputs, index in _call_slices(data, info.input_is_list):
-        if allow_interrupt and hooks is not None:
-            hooks.check_interrupt()
-        block = _first_blocker(inputs, info.input_is_list)
-        if block is not None:
-            results.append(execution_block_cb(block) if execution_block_cb else block)
+    for inputs, index, blocked in _calls(unique_id, info, data, hooks, allow_interrupt, execution_block_cb,
+                                         expansion_prefix):
+        if inputs is None:
+            results.append(blocked)
             continue
-        if expansion_prefix and index is not None:
-            GraphBuilder.set_default_prefix(unique_id, index, 0)
         token = set_context(prompt_id, unique_id, index, hooks)
         try:
             results.append(f(**inputs))
