@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.support.vectors import load
 from toucan_nb.nodes import BUILTIN_NODES, register_builtin_nodes
 from toucan_nb.runtime.registry import NodeRegistry
 
-# A copy of the shared recording (vectors/object_info.json from ComfyUI 0.8.0), kept beside the tests.
-OBJECT_INFO = json.loads((Path(__file__).parent / "vectors" / "object_info.json").read_text())
+# The recording of a real ComfyUI 0.8.0 (tests/vectors/object_info.json).
+OBJECT_INFO = load("object_info.json")
 
 
 @pytest.fixture

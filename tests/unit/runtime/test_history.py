@@ -4,13 +4,12 @@ execution.md §6.1 test_offset_*), against the /history responses recorded from 
 from __future__ import annotations
 
 import json
-import os
 import threading
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.vectors import load
 from toucan_nb.runtime.history import (
     RUNTIME_STOPPED_MESSAGE,
     History,
@@ -20,22 +19,8 @@ from toucan_nb.runtime.history import (
 from toucan_nb.runtime.queue import QueueItem
 
 
-def _vectors_file() -> Path | None:
-    repo = Path(__file__).resolve().parents[3]
-    for candidate in (os.environ.get("TOUCAN_VECTORS_DIR"), repo / "tests" / "vectors", repo / "shared" / "vectors",
-                      repo / "tests" / "vectors", repo.parent / "shared" / "vectors"):
-        if candidate and (Path(candidate) / "history_and_jobs.json").is_file():
-            return Path(candidate) / "history_and_jobs.json"
-    return None
-
-
-VECTORS = _vectors_file()
-needs_vectors = pytest.mark.skipif(VECTORS is None, reason="ComfyUI vectors (shared/vectors) not found")
-
-
 def _vectors() -> dict[str, Any]:
-    assert VECTORS is not None
-    return json.loads(VECTORS.read_text())
+    return load("history_and_jobs.json")
 
 
 def entry(prompt_id: str, number: int = 0, status_str: str = "success") -> HistoryEntry:
@@ -67,7 +52,6 @@ def test_to_wire_shape_and_key_order() -> None:
     assert "auth_token" not in json.dumps(wire)
 
 
-@needs_vectors
 def test_recorded_entries_round_trip_exactly() -> None:
     data = _vectors()
     keys = [k for k in data if k.startswith("history_") or k == "GET /history?max_items=2 (end)"]
@@ -154,7 +138,6 @@ def test_max_items_zero() -> None:
     assert history.get(max_items=-2) == {}
 
 
-@needs_vectors
 def test_recorded_history_paging() -> None:
     """`/history?max_items=2` and `?max_items=1&offset=1` after the 11 ws scenarios ran."""
     data = _vectors()

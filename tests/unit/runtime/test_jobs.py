@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 import urllib.parse
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.vectors import load
 from toucan_nb.runtime.errors import BadRequestError, NotFoundError
 from toucan_nb.runtime.history import History, HistoryEntry, runtime_stopped_entry
 from toucan_nb.runtime.jobs import (
@@ -25,27 +24,6 @@ from toucan_nb.runtime.jobs import (
 )
 from toucan_nb.runtime.queue import PromptQueue, QueueItem
 
-# -- the recorded vectors ------------------------------------------------------------------------
-
-
-def _vectors_dir() -> Path | None:
-    repo = Path(__file__).resolve().parents[3]
-    candidates = [os.environ.get("TOUCAN_VECTORS_DIR"), repo / "tests" / "vectors", repo / "shared" / "vectors",
-                  repo / "tests" / "vectors", repo.parent / "shared" / "vectors"]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "history_and_jobs.json").is_file():
-            return Path(candidate)
-    return None
-
-
-VECTORS = _vectors_dir()
-needs_vectors = pytest.mark.skipif(VECTORS is None, reason="ComfyUI vectors (shared/vectors) not found")
-
-
-def _load(name: str) -> Any:
-    assert VECTORS is not None
-    return json.loads((VECTORS / name).read_text())
-
 
 def _dumps(value: Any) -> str:
     # Key order matters on the wire, so compare serialisations, not dicts.
@@ -54,7 +32,7 @@ def _dumps(value: Any) -> str:
 
 def _recorded_history() -> dict[str, dict[str, Any]]:
     """Every history entry ComfyUI returned verbatim, by prompt_id."""
-    data = _load("history_and_jobs.json")
+    data = load("history_and_jobs.json")
     entries: dict[str, dict[str, Any]] = {}
     for key, value in data.items():
         if key.startswith("history_") or key == "GET /history?max_items=2 (end)":
@@ -69,7 +47,7 @@ def _reconstructed(scenario: str, final_jobs: dict[str, dict[str, Any]]) -> dict
     for h2, whose socket saw no execution events, the start/end times and output) from the
     recorded job itself.
     """
-    transcript = _load(f"ws_transcripts/{scenario}.json")
+    transcript = load(f"ws_transcripts/{scenario}.json")
     response = transcript["post_prompt_response"]["body"]
     prompt_id = response["prompt_id"]
     job = final_jobs[prompt_id]
@@ -97,7 +75,7 @@ def _reconstructed(scenario: str, final_jobs: dict[str, dict[str, Any]]) -> dict
 
 def _all_history() -> dict[str, dict[str, Any]]:
     """The 13 entries of the recording session in insertion (= number) order."""
-    final = {job["id"]: job for job in _load("history_and_jobs.json")["GET /api/jobs"]["body"]["jobs"]}
+    final = {job["id"]: job for job in load("history_and_jobs.json")["GET /api/jobs"]["body"]["jobs"]}
     entries = _recorded_history()
     for scenario in ("d_partially_cached", "d2_upstream_change", "h2_empty_client_id"):
         entry = _reconstructed(scenario, final)
@@ -416,17 +394,15 @@ def test_get_job_lookup_order_and_not_found() -> None:
 # -- the recorded ComfyUI responses --------------------------------------------------------------
 
 
-@needs_vectors
 def test_history_vectors_normalise_to_recorded_jobs() -> None:
-    jobs = {job["id"]: job for job in _load("history_and_jobs.json")["GET /api/jobs"]["body"]["jobs"]}
+    jobs = {job["id"]: job for job in load("history_and_jobs.json")["GET /api/jobs"]["body"]["jobs"]}
     for prompt_id, entry in _recorded_history().items():
         assert _dumps(normalize_history_item(prompt_id, entry)) == _dumps(jobs[prompt_id])
 
 
-@needs_vectors
 def test_snapshot_with_running_and_pending() -> None:
     """The moment with one running and two pending prompts (history_and_jobs.json running_and_pending_snapshot)."""
-    snapshot = _load("history_and_jobs.json")["running_and_pending_snapshot"]
+    snapshot = load("history_and_jobs.json")["running_and_pending_snapshot"]
     queue_body = snapshot["GET /queue"]["body"]
     history = _all_history()
     running_ids = [item[1] for item in queue_body["queue_running"]]
@@ -454,9 +430,8 @@ def test_snapshot_with_running_and_pending() -> None:
         assert _dumps(get_job(job_id, queue.running(), queue.pending(), past)) == _dumps(recorded["body"])
 
 
-@needs_vectors
 def test_recorded_job_listings_after_all_runs() -> None:
-    data = _load("history_and_jobs.json")
+    data = load("history_and_jobs.json")
     history = _all_history()
     keys = [k for k in data if k.startswith(("GET /api/jobs?", "GET /api/api/jobs?")) or k == "GET /api/jobs"]
     assert len(keys) == 13
@@ -471,9 +446,8 @@ def test_recorded_job_listings_after_all_runs() -> None:
             assert _dumps(list_jobs([], [], history, **params)) == _dumps(recorded["body"]), key
 
 
-@needs_vectors
 def test_recorded_job_details() -> None:
-    data = _load("history_and_jobs.json")
+    data = load("history_and_jobs.json")
     history = _all_history()
     keys = [k for k in data if k.startswith("GET /api/jobs/")]
     assert len(keys) == 5

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.vectors import load
 from toucan_nb.runtime.queue import PromptQueue, QueueItem
-
-
-def _vectors_file() -> Path:
-    repo = Path(__file__).resolve().parents[3]
-    for candidate in (os.environ.get("TOUCAN_VECTORS_DIR"), repo / "tests" / "vectors", repo / "shared" / "vectors",
-                      repo / "tests" / "vectors", repo.parent / "shared" / "vectors"):
-        if candidate and (Path(candidate) / "history_and_jobs.json").is_file():
-            return Path(candidate) / "history_and_jobs.json"
-    return repo / "shared" / "vectors" / "history_and_jobs.json"
-
-
-VECTORS = _vectors_file()
 
 
 def item(number: float, prompt_id: str, **extra: Any) -> QueueItem:
@@ -142,9 +129,7 @@ def test_get_moves_item_to_running_and_task_done_drops_it() -> None:
 def test_snapshot_vector_queue_and_status_counts() -> None:
     """running_and_pending_snapshot: long runs, then my-custom-id-1 and a front prompt are posted,
     then the front prompt is deleted. The socket saw status counts 1, 1, 2, 3, 2."""
-    if not VECTORS.is_file():
-        pytest.skip("ComfyUI vectors not found")
-    snapshot = json.loads(VECTORS.read_text())["running_and_pending_snapshot"]
+    snapshot = load("history_and_jobs.json")["running_and_pending_snapshot"]
     queue_body = snapshot["GET /queue"]["body"]
     queue, recorder = recorded_queue()
     (running_wire,) = queue_body["queue_running"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.vectors import load
 from toucan_nb.runtime.history import RUNTIME_STOPPED_MESSAGE, History, HistoryEntry
 from toucan_nb.runtime.jobs import normalize_history_item
 from toucan_nb.runtime.queue import PromptQueue, QueueItem
@@ -245,15 +245,7 @@ def test_eviction_is_persisted(store: Store) -> None:
 
 
 def test_recorded_comfyui_entries_survive_a_restart(store: Store) -> None:
-    vectors = None
-    repo = Path(__file__).resolve().parents[3]
-    for candidate in (os.environ.get("TOUCAN_VECTORS_DIR"), repo / "tests" / "vectors", repo / "shared" / "vectors",
-                      repo / "tests" / "vectors", repo.parent / "shared" / "vectors"):
-        if candidate and (Path(candidate) / "history_and_jobs.json").is_file():
-            vectors = json.loads((Path(candidate) / "history_and_jobs.json").read_text())
-            break
-    if vectors is None:
-        pytest.skip("ComfyUI vectors not found")
+    vectors = load("history_and_jobs.json")
     recorded: dict[str, Any] = {}
     for key, value in vectors.items():
         if key.startswith("history_"):

@@ -6,35 +6,19 @@ import asyncio
 import copy
 import enum
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.vectors import load
 from toucan_nb.runtime.context import get_executing_context
 from toucan_nb.runtime.errors import PromptValidationError
 from toucan_nb.runtime.graph_utils import ExecutionBlocker
 from toucan_nb.runtime.registry import NodeRegistry
 from toucan_nb.runtime.validation import ValidationResult, validate_node_input, validate_prompt
-
-
-def _find_vectors() -> Path:
-    """The recorded ComfyUI responses: $TOUCAN_VECTORS, a vendored copy, or the shared workspace."""
-    repo = Path(__file__).resolve().parents[3]
-    candidates = [os.environ.get("TOUCAN_VECTORS"), repo / "tests" / "vectors", repo / "shared" / "vectors",
-                  repo.parent / "shared" / "vectors"]
-    for folder in candidates:
-        if folder and (Path(folder) / "validation_errors.json").exists():
-            return Path(folder) / "validation_errors.json"
-    return repo / "tests" / "vectors" / "validation_errors.json"
-
-
-VECTORS = _find_vectors()
-
 
 # -- test nodes ------------------------------------------------------------------------------------------------
 
@@ -872,7 +856,7 @@ def test_malformed_prompts_raise_plain_errors(prompt: Any) -> None:
 # -- the recorded ComfyUI responses ------------------------------------------------------------------------------
 
 def _vector_cases() -> list[dict[str, Any]]:
-    cases = json.loads(VECTORS.read_text())["cases"]
+    cases = load("validation_errors.json")["cases"]
     return [c for c in cases if c["response"]["status"] in (200, 400)
             and isinstance(c.get("request_body"), dict) and isinstance(c["request_body"].get("prompt"), dict)]
 
@@ -896,8 +880,7 @@ def builtin_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeR
     folders.set_active(previous)
 
 
-@pytest.mark.skipif(not VECTORS.exists(), reason=f"{VECTORS} not found")
-@pytest.mark.parametrize("case", _vector_cases() if VECTORS.exists() else [], ids=lambda c: c["case"])
+@pytest.mark.parametrize("case", _vector_cases(), ids=lambda c: c["case"])
 def test_recorded_comfyui_response(case: dict[str, Any], builtin_registry: NodeRegistry) -> None:
     body = case["request_body"]
     expected = case["response"]["body"]
