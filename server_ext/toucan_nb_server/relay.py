@@ -252,10 +252,20 @@ class ToucanHttpHandler(_KernelResolver):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         file = self._frontend_file()
+        if file is not None and file.kind == "index" and not self._has_kernel():
+            self._frontend.serve_waiting_index(self)
+            return
         if file is not None:
             await self._frontend.serve(self, file)
             return
         await self.relay()
+
+    def _has_kernel(self) -> bool:
+        try:
+            self.kernel_for(self.target())
+        except (RuntimeUnavailableError, NotFoundError):
+            return False
+        return True
 
     async def head(self, *args: Any, **kwargs: Any) -> None:
         await self.get()

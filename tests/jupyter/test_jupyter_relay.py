@@ -26,6 +26,8 @@ async def test_ui_loads_and_api_answers_503_before_attach(toucan):
     page = await toucan("")
     assert page.code == 200
     assert b"<html" in page.body.lower()
+    # The page itself says why the UI cannot start yet, and reloads once a kernel attaches.
+    assert b'id="toucan-no-kernel"' in page.body and b"%load_ext toucan_nb" in page.body
     # QUIRK(protocol.md §2): index.html is never cached.
     assert page.headers["Cache-Control"] == "no-cache"
     asset = await toucan("materialdesignicons.min.css")
@@ -81,6 +83,8 @@ async def test_relays_to_the_latest_kernel_and_by_id(toucan, start_fake_kernel):
     # The UI is also served under a kernel's own prefix, so its api_base includes it.
     page = await toucan(f"kernels/{first}/")
     assert page.code == 200 and b"<html" in page.body.lower()
+    assert b"toucan-no-kernel" not in page.body  # attached: the plain index, no notice
+    assert b"toucan-no-kernel" not in (await toucan("")).body
 
 
 async def test_relay_carries_method_body_query_headers_and_status(
