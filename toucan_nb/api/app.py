@@ -27,7 +27,7 @@ CONTEXT_KEY = "toucan_api_context"
 class GuardedFrontendHandler(GuardMixin, FrontendHandler):
     """The frontend files behind the same secret / origin guard as the API routes."""
 
-    def initialize(self, files: FrontendFiles, kind: str, redirect_to: str | None = None,  # type: ignore[override]
+    def initialize(self, files: FrontendFiles, kind: str, redirect_to: str | None = None,
                    ctx: ApiContext | None = None) -> None:
         super().initialize(files, kind, redirect_to)
         assert ctx is not None
@@ -55,13 +55,13 @@ def make_app(runtime: Any, settings: ApiSettings | None = None, *,
                               docs=settings.serve_docs, executor=ctx.pool)
         ctx.frontend = files
         rules += frontend_routes(settings.prefix, files, GuardedFrontendHandler, ctx=ctx)
-    return tornado.web.Application(
-        rules,
-        default_handler_class=NotFoundHandler,
-        default_handler_args=kwargs,
-        websocket_max_message_size=16 * 1024 * 1024,
-        **{CONTEXT_KEY: ctx},
-    )
+    app_settings: dict[str, Any] = {
+        "default_handler_class": NotFoundHandler,
+        "default_handler_args": kwargs,
+        "websocket_max_message_size": 16 * 1024 * 1024,
+        CONTEXT_KEY: ctx,
+    }
+    return tornado.web.Application(rules, **app_settings)
 
 
 def context_of(app: tornado.web.Application) -> ApiContext:

@@ -86,10 +86,9 @@ def render_view(path: str, preview: str | None, channel: str | None) -> Rendered
                 fmt = "webp"
             last = preview.split(";")[-1]
             quality = min(100, max(1, int(last))) if last.isdigit() else 90
-            if fmt == "jpeg" or channel == "rgb":
-                img = img.convert("RGB")
+            out = img.convert("RGB") if fmt == "jpeg" or channel == "rgb" else img
             buf = io.BytesIO()
-            img.save(buf, format=fmt, quality=quality)
+            out.save(buf, format=fmt, quality=quality)
             return Rendered(buf.getvalue(), f"image/{fmt}")
         buf = io.BytesIO()
         if channel == "rgb":

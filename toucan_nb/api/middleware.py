@@ -63,7 +63,7 @@ def is_loopback(hostname: str | None) -> bool:
         except (OSError, UnicodeError):
             continue
         for info in infos:
-            if not ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback:
+            if not ipaddress.ip_address(str(info[4][0]).split("%")[0]).is_loopback:
                 return False
             loopback = True
     return loopback

@@ -58,10 +58,10 @@ def resolve_frontend(args: argparse.Namespace, base_dir: str) -> str | None:
     from toucan_nb.host.cli import DEFAULT_FRONTEND_VERSION
 
     if args.front_end_root:
-        root = os.path.abspath(args.front_end_root)
-        if not os.path.isdir(root):
+        given: str = os.path.abspath(args.front_end_root)
+        if not os.path.isdir(given):
             raise StartupError(f"--front-end-root {args.front_end_root}: not a directory")
-        return root
+        return given
     if args.front_end_version != DEFAULT_FRONTEND_VERSION:
         try:
             return frontend.custom_version_root(base_dir, args.front_end_version)
@@ -96,7 +96,7 @@ def options_from_args(args: argparse.Namespace, argv: tuple[str, ...] = ()) -> S
         input_dir=_abs(args.input_directory),
         output_dir=_abs(args.output_directory),
         # As ComfyUI: --temp-directory X means X/temp (the runtime empties it at start-up).
-        temp_dir=None if args.temp_directory is None else os.path.join(_abs(args.temp_directory), "temp"),
+        temp_dir=None if args.temp_directory is None else os.path.join(os.path.abspath(args.temp_directory), "temp"),
         user_dir=_abs(args.user_directory),
         models_dir=_abs(args.models_directory),
         cache_mode=cache_mode,

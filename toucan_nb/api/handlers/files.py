@@ -55,7 +55,8 @@ class _UploadHandler(ApiHandler):
         return fields, files
 
     def image(self, files: dict[str, list[HTTPFile]]) -> HTTPFile:
-        image = (files.get("image") or [None])[0]
+        images = files.get("image") or []
+        image = images[0] if images else None
         if image is None or not image.filename:
             raise bad_request("no image in the form")
         return image
