@@ -14,6 +14,7 @@ import tornado.web
 
 from toucan_nb.api.config import ApiSettings
 from toucan_nb.api.context import ApiContext
+from toucan_nb.api.custom_routes import CustomRouteHandler, CustomRouteMatcher
 from toucan_nb.api.frontend import FrontendFiles, FrontendHandler, frontend_routes
 from toucan_nb.api.handlers.base import NotFoundHandler
 from toucan_nb.api.middleware import GuardMixin
@@ -50,6 +51,8 @@ def make_app(runtime: Any, settings: ApiSettings | None = None, *,
     ctx = ApiContext(runtime, settings, startup=startup)
     kwargs = {"ctx": ctx}
     rules: list[Any] = url_rules(settings.prefix, kwargs)
+    # Custom nodes' routes load with the runtime, maybe later: matched per request, after ours.
+    rules.append((CustomRouteMatcher(settings.prefix), CustomRouteHandler, kwargs))
     if settings.frontend_root:
         files = FrontendFiles(settings.frontend_root, templates=settings.serve_templates,
                               docs=settings.serve_docs, executor=ctx.pool)

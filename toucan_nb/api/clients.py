@@ -1,9 +1,10 @@
 """Connected WebSocket clients: the sid table and each client's ordered outbox (protocol.md §13).
 
 Each `ClientConnection` sends its frames in order from one drain task. While a write is in
-flight, new frames wait in the outbox; a newer preview replaces an older one that has not been
-sent yet (latest frame wins), so a slow client never makes anything wait and never piles up
-images. JSON frames, terminal events included, are never dropped.
+flight, new frames wait in the outbox. At most `MAX_QUEUED_PREVIEWS` previews wait there: a newer
+one replaces the oldest still unsent (latest frame wins), so a slow client never makes anything
+wait and never piles up images, while a client that keeps up loses none. JSON frames, terminal
+events included, are never dropped.
 
 Previews are rendered (encoded once per event, on a worker thread) only when a client's drain
 reaches them, so a preview that was replaced is never encoded.
@@ -27,6 +28,9 @@ from toucan_nb.api import wire
 from toucan_nb.runtime.events import PreviewImage
 
 log = logging.getLogger(__name__)
+
+# Previews a client may have waiting before the oldest is replaced.
+MAX_QUEUED_PREVIEWS = 2
 
 
 class FrameSink(Protocol):
@@ -82,7 +86,7 @@ class ClientConnection:
         self.first_message_seen = False
         self.closed = False
         self._outbox: deque[_Outgoing] = deque()
-        self._queued_preview: _Outgoing | None = None
+        self._queued_previews: deque[_Outgoing] = deque()
         self._draining = False
         self.sent_frames = 0
         self.dropped_previews = 0
@@ -103,18 +107,18 @@ class ClientConnection:
         """Queue a preview; replaces an older preview still waiting in the outbox."""
         if self.closed:
             return
-        if self._queued_preview is not None:
-            self._queued_preview.dropped = True
+        if len(self._queued_previews) >= MAX_QUEUED_PREVIEWS:
+            self._queued_previews.popleft().dropped = True
             self.dropped_previews += 1
         item = _Outgoing(None, preview)
-        self._queued_preview = item
+        self._queued_previews.append(item)
         self._outbox.append(item)
         self._kick()
 
     def close(self) -> None:
         self.closed = True
         self._outbox.clear()
-        self._queued_preview = None
+        self._queued_previews.clear()
 
     def _kick(self) -> None:
         if not self._draining:
@@ -129,10 +133,10 @@ class ClientConnection:
                 # and lets frames (and replaceable previews) gather behind a slow one.
                 while self._outbox and not self.closed:
                     item = self._outbox.popleft()
-                    if item is self._queued_preview:
-                        self._queued_preview = None
                     if item.dropped:
                         continue
+                    if item.preview is not None:
+                        self._queued_previews.remove(item)
                     frame = item.frame
                     if item.preview is not None:
                         frame = await item.preview.frame(self.supports_preview_metadata)

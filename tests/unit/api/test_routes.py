@@ -41,7 +41,8 @@ def test_internal_routes_have_no_twin(server):
 
 
 def test_every_mirrored_route_is_mounted_twice(server):
-    rules = [rule.matcher.regex.pattern for rule in server.app.default_router.rules[0].target.rules]
+    rules = [rule.matcher.regex.pattern for rule in server.app.default_router.rules[0].target.rules
+             if hasattr(rule.matcher, "regex")]
     for route in ROUTES:
         assert route.path + "$" in rules
         assert (("/api" + route.path + "$") in rules) == route.mirror

@@ -36,43 +36,49 @@ class PromptHandler(ApiHandler):
                 raise
             # Deviation: ComfyUI answers 500; the prompt error shape lets the UI show the reason.
             raise _prompt_error("invalid_prompt", "The request body is not valid JSON", str(exc)) from None
-        data: dict[str, Any] = body if isinstance(body, dict) else {}
-        # QUIRK(protocol.md §6): the priority counter advances on every POST without `number`,
-        # even one that then fails (a JSON list body answers no_prompt, as ComfyUI's does).
-        number: int | float
-        if "number" in data:
-            number = _float(data["number"])
-        else:
-            number = self.runtime.allocate_number(bool(data.get("front")))
-        if "prompt" not in data:
-            raise _prompt_error("no_prompt", "No prompt provided", "No prompt provided")
-        prompt = data["prompt"]
-        # Deviation: ComfyUI answers a non-object prompt with a plain-text 500.
-        if not isinstance(prompt, dict):
-            raise _prompt_error("invalid_prompt", "The prompt must be a JSON object", "")
-        extra_data = data.get("extra_data", {})
-        if not isinstance(extra_data, dict):
-            raise _prompt_error("invalid_prompt", "extra_data must be a JSON object", "")
-        client_id = data.get("client_id")
-        if client_id is not None and not isinstance(client_id, str):
-            raise _prompt_error("invalid_prompt", "client_id must be a string", "")
-        targets = data.get("partial_execution_targets")
-        if targets is not None:
-            targets = _ids(targets, "partial_execution_targets")
-        prompt_id = data.get("prompt_id")
-        submission = await self.ctx.run_submit(
-            lambda: self.runtime.submit(
-                prompt,
-                prompt_id=None if prompt_id is None else str(prompt_id),
-                client_id=client_id,
-                has_client_id="client_id" in data,
-                extra_data=dict(extra_data),
-                number=number,
-                partial_execution_targets=targets,
-            )
-        )
+        submission = await self.ctx.run_submit(queue_prompt, self.runtime, body)
         self.write_json({"prompt_id": submission.prompt_id, "number": submission.number,
                          "node_errors": submission.node_errors})
+
+
+def queue_prompt(runtime: Any, body: Any) -> Any:
+    """POST /prompt after JSON parsing: on-prompt hooks, numbering, checks, `runtime.submit`.
+
+    Runs on the submission worker (custom on-prompt handlers and validation may be slow).
+    Raises PromptValidationError / BadRequestError.
+    """
+    from toucan_nb.compat import trigger_on_prompt
+
+    body = trigger_on_prompt(body)
+    data: dict[str, Any] = body if isinstance(body, dict) else {}
+    # QUIRK(protocol.md §6): the priority counter advances on every POST without `number`,
+    # even one that then fails (a JSON list body answers no_prompt, as ComfyUI's does).
+    number = _float(data["number"]) if "number" in data else runtime.allocate_number(bool(data.get("front")))
+    if "prompt" not in data:
+        raise _prompt_error("no_prompt", "No prompt provided", "No prompt provided")
+    prompt = data["prompt"]
+    # Deviation: ComfyUI answers a non-object prompt with a plain-text 500.
+    if not isinstance(prompt, dict):
+        raise _prompt_error("invalid_prompt", "The prompt must be a JSON object", "")
+    extra_data = data.get("extra_data", {})
+    if not isinstance(extra_data, dict):
+        raise _prompt_error("invalid_prompt", "extra_data must be a JSON object", "")
+    client_id = data.get("client_id")
+    if client_id is not None and not isinstance(client_id, str):
+        raise _prompt_error("invalid_prompt", "client_id must be a string", "")
+    targets = data.get("partial_execution_targets")
+    if targets is not None:
+        targets = _ids(targets, "partial_execution_targets")
+    prompt_id = data.get("prompt_id")
+    return runtime.submit(
+        prompt,
+        prompt_id=None if prompt_id is None else str(prompt_id),
+        client_id=client_id,
+        has_client_id="client_id" in data,
+        extra_data=dict(extra_data),
+        number=number,
+        partial_execution_targets=targets,
+    )
 
 
 def _float(value: Any) -> float:
