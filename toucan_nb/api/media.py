@@ -16,8 +16,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from toucan_nb.api.static import inside
 from toucan_nb.runtime.errors import BadRequestError
-from toucan_nb.runtime.folders import Folders, is_within
+from toucan_nb.runtime.folders import Folders
 
 UPLOAD_TYPES = ("input", "temp", "output")
 # Served as downloads, never rendered by the browser (protocol.md §9.3).
@@ -31,13 +32,6 @@ class Rendered:
 
     body: bytes
     content_type: str
-
-
-def _within(path: str, root: str) -> bool:
-    root = os.path.abspath(root)
-    path = os.path.abspath(path)
-    lexical = path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-    return lexical and is_within(path, root)
 
 
 def view_path(folders: Folders, filename: str, type_name: str, subfolder: str | None) -> str:
@@ -55,14 +49,14 @@ def view_path(folders: Folders, filename: str, type_name: str, subfolder: str | 
         if "\x00" in subfolder:
             raise BadRequestError("invalid subfolder")
         full = os.path.join(directory, subfolder)
-        if not _within(full, directory):
+        if not inside(full, directory):
             raise BadRequestError("subfolder leaves the folder", status=403)
         directory = full
     # Only the basename of `filename` counts (protocol.md §9.3).
     path = os.path.join(directory, os.path.basename(filename))
     if not os.path.isfile(path):
         raise BadRequestError("file not found", status=404)
-    if not is_within(path, directory):
+    if not inside(path, directory):
         raise BadRequestError("file leaves the folder", status=403)
     return path
 
@@ -119,7 +113,7 @@ def upload_target(folders: Folders, type_name: str | None, subfolder: str, filen
     if "\x00" in subfolder:
         raise BadRequestError("invalid subfolder")
     target_dir = os.path.abspath(os.path.join(upload_dir, os.path.normpath(subfolder)))
-    if not _within(os.path.join(target_dir, filename), upload_dir):
+    if not inside(os.path.join(target_dir, filename), upload_dir):
         raise BadRequestError("subfolder leaves the folder")
     return upload_dir, target_dir
 
@@ -157,7 +151,7 @@ def save_upload(folders: Folders, data: bytes, filename: str, *, type_name: str 
             path = os.path.join(target_dir, filename)
             counter += 1
     if not duplicate:
-        if not _within(path, target_dir):
+        if not inside(path, target_dir):
             raise BadRequestError("target leaves the folder")
         if write is not None:
             write(path)

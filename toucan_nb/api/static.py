@@ -54,6 +54,14 @@ def has_bad_chars(text: str) -> bool:
     return "\x00" in text
 
 
+def inside(path: str, root: str) -> bool:
+    """True if `path` lies inside `root` both as written (no `..` out) and with symlinks resolved."""
+    root = os.path.abspath(root)
+    path = os.path.abspath(path)
+    lexical = path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+    return lexical and is_within(path, root)
+
+
 def safe_join(root: str, relpath: str) -> str | None:
     """`root/relpath` if it stays inside `root` (symlinks resolved), else None."""
     if has_bad_chars(relpath) or "\\" in relpath or os.path.isabs(relpath):

@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from toucan_nb.api.static import inside
 from toucan_nb.runtime.errors import BadRequestError
 from toucan_nb.runtime.folders import is_within
 
@@ -117,7 +118,7 @@ class UserStore:
         if "\x00" in relpath or os.path.isabs(relpath) or "\\" in relpath:
             return None
         path = os.path.abspath(os.path.join(root, relpath))
-        if not is_within(path, root) or not _lexically_within(path, root):
+        if not inside(path, root):
             return None
         parent = os.path.dirname(path)
         if create_parent and not os.path.exists(parent):
@@ -173,8 +174,7 @@ class UserStore:
             requested = unquote(requested)
         root = self.user_root(user)
         target = os.path.normpath(os.path.join(root, requested))
-        if ("\x00" in requested or os.path.isabs(requested) or not _lexically_within(target, root)
-                or (os.path.exists(target) and not is_within(target, root))):
+        if "\x00" in requested or os.path.isabs(requested) or not inside(target, root):
             raise BadRequestError("Invalid path requested", body="Invalid path requested")
         if not os.path.isdir(root):
             return []
@@ -252,10 +252,6 @@ class UserStore:
         if full_info:
             return file_info(path, root)
         return os.path.relpath(path, root)
-
-
-def _lexically_within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _write_json(path: str, data: Any) -> None:
