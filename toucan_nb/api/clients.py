@@ -88,7 +88,6 @@ class ClientConnection:
         self._outbox: deque[_Outgoing] = deque()
         self._queued_previews: deque[_Outgoing] = deque()
         self._draining = False
-        self.sent_frames = 0
         self.dropped_previews = 0
 
     @property
@@ -142,7 +141,6 @@ class ClientConnection:
                         frame = await item.preview.frame(self.supports_preview_metadata)
                     assert frame is not None
                     last = self.sink.write_message(frame, binary=isinstance(frame, bytes))
-                    self.sent_frames += 1
                 if last is not None:
                     await last
         except (WebSocketClosedError, StreamClosedError):

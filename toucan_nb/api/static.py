@@ -49,11 +49,6 @@ def guess_type(name: str) -> str | None:
     return _TYPES.get(ext) or mimetypes.guess_type(name)[0]
 
 
-def has_bad_chars(text: str) -> bool:
-    """NUL bytes never name a file; they are refused before they reach the OS."""
-    return "\x00" in text
-
-
 def inside(path: str, root: str) -> bool:
     """True if `path` lies inside `root` both as written (no `..` out) and with symlinks resolved."""
     root = os.path.abspath(root)
@@ -64,7 +59,8 @@ def inside(path: str, root: str) -> bool:
 
 def safe_join(root: str, relpath: str) -> str | None:
     """`root/relpath` if it stays inside `root` (symlinks resolved), else None."""
-    if has_bad_chars(relpath) or "\\" in relpath or os.path.isabs(relpath):
+    # NUL bytes never name a file: refused before they reach the OS.
+    if "\x00" in relpath or "\\" in relpath or os.path.isabs(relpath):
         return None
     parts = relpath.split("/")
     if any(p == ".." for p in parts):

@@ -17,7 +17,7 @@ import struct
 from typing import Any
 
 PREVIEW_IMAGE = 1
-UNENCODED_PREVIEW_IMAGE = 2
+# 2 (UNENCODED_PREVIEW_IMAGE) is internal to ComfyUI and never sent.
 TEXT = 3
 PREVIEW_IMAGE_WITH_METADATA = 4
 
