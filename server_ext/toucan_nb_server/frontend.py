@@ -102,7 +102,8 @@ WAITING_NOTICE = """<script id="toucan-no-kernel">
   function show() { document.body.appendChild(note); }
   if (document.body) { show(); } else { document.addEventListener("DOMContentLoaded", show); }
   setInterval(function () {
-    fetch("api/system_stats", {cache: "no-store"}).then(function (r) { if (r.ok) { location.reload(); } });
+    fetch("_toucan/attached", {cache: "no-store"}).then(function (r) { return r.json(); })
+      .then(function (state) { if (state.attached) { location.reload(); } });
   }, 2000);
 })();
 </script>

@@ -135,6 +135,10 @@ class Target:
     query: str  # raw query, Jupyter token removed
 
 
+# Answered by the extension itself (not a ComfyUI route): is a kernel attached to this prefix?
+ATTACHED_PATH = "_toucan/attached"
+
+
 def parse_target(base_url: str, raw_path: str, raw_query: str) -> Target | None:
     """Split a raw request path under ``{base_url}toucan/``; None if it is not under it."""
     root = url_path_join(base_url, MOUNT) + "/"
@@ -251,6 +255,10 @@ class ToucanHttpHandler(_KernelResolver):
         return self._frontend_file() is not None
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self.target().path == ATTACHED_PATH:
+            # The waiting page polls this: whether a kernel is attached, without a 503 in the console.
+            self.finish({"attached": self._has_kernel()})
+            return
         file = self._frontend_file()
         if file is not None and file.kind == "index" and not self._has_kernel():
             self._frontend.serve_waiting_index(self)

@@ -28,6 +28,8 @@ async def test_ui_loads_and_api_answers_503_before_attach(toucan):
     assert b"<html" in page.body.lower()
     # The page itself says why the UI cannot start yet, and reloads once a kernel attaches.
     assert b'id="toucan-no-kernel"' in page.body and b"%load_ext toucan_nb" in page.body
+    status = await toucan("_toucan/attached")
+    assert status.code == 200 and body_json(status) == {"attached": False}
     # QUIRK(protocol.md §2): index.html is never cached.
     assert page.headers["Cache-Control"] == "no-cache"
     asset = await toucan("materialdesignicons.min.css")
@@ -85,6 +87,7 @@ async def test_relays_to_the_latest_kernel_and_by_id(toucan, start_fake_kernel):
     assert page.code == 200 and b"<html" in page.body.lower()
     assert b"toucan-no-kernel" not in page.body  # attached: the plain index, no notice
     assert b"toucan-no-kernel" not in (await toucan("")).body
+    assert body_json(await toucan("_toucan/attached")) == {"attached": True}
 
 
 async def test_relay_carries_method_body_query_headers_and_status(
