@@ -4,7 +4,11 @@ Each `ClientConnection` sends its frames in order from one drain task. While a w
 flight, new frames wait in the outbox. At most `MAX_QUEUED_PREVIEWS` previews wait there: a newer
 one replaces the oldest still unsent (latest frame wins), so a slow client never makes anything
 wait and never piles up images, while a client that keeps up loses none. JSON frames, terminal
-events included, are never dropped.
+events included, are never dropped, with one exception: `progress_state` is a full snapshot of a
+prompt's progress, so once a client is `COALESCE_AFTER` frames behind, a newer snapshot of the same
+prompt replaces an older one still waiting, and it is rendered when it is sent (the newest state).
+A client that keeps up gets every snapshot exactly as ComfyUI sends it; one that cannot keep up
+(a 500-node graph makes ComfyUI send ~50 MB of snapshots) gets fewer, never an out-of-date one.
 
 Previews are rendered (encoded once per event, on a worker thread) only when a client's drain
 reaches them, so a preview that was replaced is never encoded.
@@ -31,6 +35,16 @@ log = logging.getLogger(__name__)
 
 # Previews a client may have waiting before the oldest is replaced.
 MAX_QUEUED_PREVIEWS = 2
+# Frames a client may have waiting before progress snapshots start replacing each other.
+COALESCE_AFTER = 32
+
+
+class ProgressSource(Protocol):
+    """A prompt's progress snapshot (fanout.ProgressFrames)."""
+
+    prompt_id: str
+
+    def frame(self) -> str: ...
 
 
 class FrameSink(Protocol):
@@ -68,11 +82,13 @@ class PreviewRender:
 
 
 class _Outgoing:
-    __slots__ = ("frame", "preview", "dropped")
+    __slots__ = ("frame", "preview", "progress", "dropped")
 
-    def __init__(self, frame: str | bytes | None, preview: PreviewRender | None = None) -> None:
+    def __init__(self, frame: str | bytes | None, preview: PreviewRender | None = None,
+                 progress: ProgressSource | None = None) -> None:
         self.frame = frame
         self.preview = preview
+        self.progress = progress
         self.dropped = False
 
 
@@ -87,6 +103,7 @@ class ClientConnection:
         self.closed = False
         self._outbox: deque[_Outgoing] = deque()
         self._queued_previews: deque[_Outgoing] = deque()
+        self._queued_progress: dict[str, _Outgoing] = {}  # prompt_id -> its unsent lazy snapshot
         self._draining = False
         self.dropped_previews = 0
 
@@ -100,6 +117,20 @@ class ClientConnection:
         if self.closed:
             return
         self._outbox.append(_Outgoing(frame))
+        self._kick()
+
+    def send_progress(self, progress: ProgressSource) -> None:
+        """Queue a progress_state snapshot (see the module docstring for when they coalesce)."""
+        if self.closed:
+            return
+        if len(self._outbox) < COALESCE_AFTER:
+            self._outbox.append(_Outgoing(progress.frame()))
+        else:
+            older = self._queued_progress.get(progress.prompt_id)
+            if older is not None:
+                older.dropped = True
+            item = self._queued_progress[progress.prompt_id] = _Outgoing(None, progress=progress)
+            self._outbox.append(item)
         self._kick()
 
     def send_preview(self, preview: PreviewRender) -> None:
@@ -118,6 +149,7 @@ class ClientConnection:
         self.closed = True
         self._outbox.clear()
         self._queued_previews.clear()
+        self._queued_progress.clear()
 
     def _kick(self) -> None:
         if not self._draining:
@@ -139,6 +171,10 @@ class ClientConnection:
                     frame = item.frame
                     if item.preview is not None:
                         frame = await item.preview.frame(self.supports_preview_metadata)
+                    elif item.progress is not None:
+                        if self._queued_progress.get(item.progress.prompt_id) is item:
+                            del self._queued_progress[item.progress.prompt_id]
+                        frame = item.progress.frame()
                     assert frame is not None
                     last = self.sink.write_message(frame, binary=isinstance(frame, bytes))
                 if last is not None:

@@ -43,18 +43,20 @@ from toucan_nb.runtime.events import (
 class ProgressFrames:
     """ComfyUI's full `progress_state` snapshot of one prompt, kept as per-node JSON fragments."""
 
-    __slots__ = ("prompt_id", "_prefix", "_nodes")
+    __slots__ = ("prompt_id", "_prefix", "_nodes", "_frame")
 
     def __init__(self, prompt_id: str) -> None:
         self.prompt_id = prompt_id
         self._prefix = '{"type": "progress_state", "data": {"prompt_id": ' + json.dumps(prompt_id) + ', "nodes": {'
         # Insertion order = first time a node is seen (as ProgressSnapshot); None = pending.
         self._nodes: dict[str, str | None] = {}
+        self._frame: str | None = None  # the joined frame, until the next change
 
     def apply(self, event: ProgressState) -> None:
         entry = event.entry
         if entry is None:
             return
+        self._frame = None
         if entry.state == "pending":
             self._nodes[entry.node_id] = None
         else:
@@ -62,7 +64,9 @@ class ProgressFrames:
 
     def frame(self) -> str:
         """The JSON frame, byte-identical to `wire.json_frame("progress_state", snapshot.data())`."""
-        return self._prefix + ", ".join(f for f in self._nodes.values() if f is not None) + "}}}"
+        if self._frame is None:
+            self._frame = self._prefix + ", ".join(f for f in self._nodes.values() if f is not None) + "}}}"
+        return self._frame
 
 
 class EventFanout:
@@ -129,13 +133,16 @@ class EventFanout:
             for conn in targets:
                 conn.send_preview(render)
             return
+        if isinstance(event, ProgressState):
+            progress = self._progress[event.prompt_id]
+            for conn in targets:
+                conn.send_progress(progress)
+            return
         frame = self._frame(event)
         for conn in targets:
             conn.send(frame)
 
     def _frame(self, event: Event) -> str | bytes:
-        if isinstance(event, ProgressState):
-            return self._progress[event.prompt_id].frame()
         if isinstance(event, ProgressText):
             return wire.text_frame(event.node_id, event.text)
         if isinstance(event, CustomMessage):

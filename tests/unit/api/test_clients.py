@@ -108,3 +108,43 @@ def test_table_unregisters_only_the_current_connection():
     table.register(new)
     assert table.unregister(old) is False and table.get("s") is new
     assert table.unregister(new) is True and table.get("s") is None and not table
+
+
+class _Snapshot:
+    """A stand-in for fanout.ProgressFrames: the frame is the number of the newest state."""
+
+    def __init__(self, prompt_id: str) -> None:
+        self.prompt_id = prompt_id
+        self.state = 0
+
+    def frame(self) -> str:
+        return f'{{"progress": {self.state}}}'
+
+
+def test_progress_snapshots_coalesce_only_behind_a_backlog():
+    from toucan_nb.api.clients import COALESCE_AFTER
+
+    async def scenario() -> list[str | bytes]:
+        sink = SlowSink()
+        conn = ClientConnection("c", sink)
+        conn.send('{"n": 0}')
+        await _settle()  # frame 0 in flight: everything below waits in the outbox
+        progress = _Snapshot("p")
+        for i in range(1, 200):
+            progress.state = i
+            conn.send_progress(progress)
+            conn.send(f'{{"executing": {i}}}')
+        conn.send('{"type": "execution_success"}')
+        for _ in range(4):
+            sink.release()
+            await _settle()
+        return sink.frames
+
+    frames = asyncio.run(scenario())
+    executing = [f for f in frames if "executing" in f]
+    snapshots = [f for f in frames if "progress" in f]
+    assert len(executing) == 199 and frames[-1] == '{"type": "execution_success"}'  # nothing else dropped
+    # Up to the backlog limit every snapshot went out exactly as it was; after it, only the newest.
+    exact = COALESCE_AFTER // 2
+    assert snapshots[:exact] == [f'{{"progress": {i}}}' for i in range(1, exact + 1)]
+    assert len(snapshots) <= exact + 2 and snapshots[-1] == '{"progress": 199}'
