@@ -327,6 +327,7 @@ def test_unreadable_rows_are_skipped(store: Store, caplog: pytest.LogCaptureFixt
         queue.put(item(n, prompt_id))
         history.add(entry(prompt_id, n))
     queue.get(timeout=0)  # "a" running
+    assert store.flush()  # the writer thread has committed them
     conn = store._conn  # damage the rows the way a foreign or truncated write would
     conn.execute("UPDATE queue SET item = 'not json' WHERE prompt_id IN ('a', 'b')")
     conn.execute("UPDATE history SET entry = '{\"no\": \"prompt\"}' WHERE prompt_id = 'b'")
@@ -339,3 +340,20 @@ def test_unreadable_rows_are_skipped(store: Store, caplog: pytest.LogCaptureFixt
         assert sum("unreadable" in r.getMessage() for r in caplog.records) == 3
     finally:
         store.close()
+
+
+def test_writes_are_batched_off_the_callers_thread_and_flushed_on_close(tmp_path) -> None:
+    store = Store(tmp_path / "t.db")
+    queue = PromptQueue(store=store)
+    for n in range(200):
+        queue.put(item(n, f"p{n}"))
+    assert store.flush()
+    assert [i.prompt_id for i in PromptQueue(store=store).pending()][:3] == ["p0", "p1", "p2"]
+    for n in range(200, 300):
+        queue.put(item(n, f"p{n}"))
+    store.close()  # commits what is still queued
+    reopened = Store(tmp_path / "t.db")
+    try:
+        assert len(PromptQueue(store=reopened).pending()) == 300
+    finally:
+        reopened.close()
