@@ -36,7 +36,6 @@ class ApiContext:
         # Blocking file work (object_info, uploads, listings) and prompt submission; submission
         # keeps one worker so prompts are validated and queued in request order.
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="toucan-api")
-        self.submit_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toucan-api-submit")
         self.preview_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toucan-api-preview")
         self.users = UserStore(runtime.folders.user_dir, settings.multi_user)
         self.clients = ClientTable()
@@ -73,16 +72,12 @@ class ApiContext:
         """Run `fn(*args)` on the file-work pool."""
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
-    async def run_submit(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(*args)` on the single submission worker (keeps request order)."""
-        return await asyncio.get_running_loop().run_in_executor(self.submit_pool, fn, *args)
-
     def close(self) -> None:
         """Detach from the runtime and logging; stop the pools. Idempotent."""
         closers, self._closers = self._closers, []
         for close in closers:
             close()
-        for pool in (self.pool, self.submit_pool, self.preview_pool):
+        for pool in (self.pool, self.preview_pool):
             pool.shutdown(wait=False, cancel_futures=True)
         for conn in self.clients:
             conn.close()
