@@ -23,7 +23,9 @@ Threads: the Jupyter server's IO loop.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -137,6 +139,52 @@ class Target:
 
 # Answered by the extension itself (not a ComfyUI route): is a kernel attached to this prefix?
 ATTACHED_PATH = "_toucan/attached"
+
+
+class PromptsInFlight:
+    """The prompts a relayed socket saw start and not end, from the kernel's JSON frames.
+
+    When the kernel dies mid-prompt its runtime cannot say so; the relay does, with an
+    `execution_error` (then `executing` null) for each such prompt, in the kernel's own frame shape.
+    """
+
+    _WATCHED = ('{"type": "execution_start"', '{"type": "executing"', '{"type": "execution_success"',
+                '{"type": "execution_error"', '{"type": "execution_interrupted"')
+
+    def __init__(self) -> None:
+        self._running: dict[str, str] = {}  # prompt_id -> last node seen executing ("" before any)
+
+    def observe(self, frame: str) -> None:
+        if not frame.startswith(self._WATCHED):
+            return
+        try:
+            message = json.loads(frame)
+            kind, data = message["type"], message["data"]
+            prompt_id = data["prompt_id"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if kind == "execution_start":
+            self._running[prompt_id] = ""
+        elif kind == "executing" and prompt_id in self._running:
+            if data.get("node") is None:
+                self._running.pop(prompt_id, None)
+            else:
+                self._running[prompt_id] = str(data.get("display_node") or data["node"])
+        elif kind != "executing" and not (kind == "execution_error" and "timestamp" not in data):
+            self._running.pop(prompt_id, None)  # ended (an ExecutionBlocked notice has no timestamp)
+
+    def lost_frames(self) -> list[str]:
+        frames = []
+        for prompt_id, node_id in self._running.items():
+            error = {"prompt_id": prompt_id, "node_id": node_id, "node_type": "", "executed": [],
+                     "exception_message": "The kernel running this prompt stopped (it died or was "
+                                          "restarted) before the prompt finished.\n",
+                     "exception_type": "KernelStopped", "traceback": [], "current_inputs": {},
+                     "current_outputs": [], "timestamp": int(time.time() * 1000)}
+            frames.append(json.dumps({"type": "execution_error", "data": error}))
+            frames.append(json.dumps({"type": "executing", "data": {"node": None, "prompt_id": prompt_id}}))
+        self._running.clear()
+        return frames
 
 
 def parse_target(base_url: str, raw_path: str, raw_query: str) -> Target | None:
@@ -414,6 +462,7 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
                 self._release()  # upgrade refused: do not leak the upstream socket
 
     def open(self, *args: Any, **kwargs: Any) -> None:
+        self._prompts = PromptsInFlight()
         super().open(*args, **kwargs)
         self._pump = asyncio.ensure_future(self._pump_from_kernel())
 
@@ -427,14 +476,26 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
                     if upstream.close_code in _FORWARDABLE_CLOSE_CODES:
                         code, reason = upstream.close_code, upstream.close_reason or ""
                     break
+                if isinstance(message, str):
+                    self._prompts.observe(message)
                 await self.write_message(message, binary=isinstance(message, bytes))
                 self._record_activity()
         except WebSocketClosedError:
             pass  # the browser went away; on_close releases the upstream
         except Exception:  # boundary: a relay failure must close both sides, not the server
             log.exception("toucan: WebSocket relay from the kernel failed")
+        if code == 1011:
+            await self._report_lost_prompts()
         self.close(code, reason)
         self._release()
+
+    async def _report_lost_prompts(self) -> None:
+        """Tell the browser that the prompts it saw start will never finish (the kernel is gone)."""
+        for frame in self._prompts.lost_frames():
+            try:
+                await self.write_message(frame)
+            except WebSocketClosedError:
+                return
 
     async def on_message(self, message: str | bytes) -> None:
         upstream = self._upstream
@@ -456,6 +517,10 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
 
     def _kernel_gone(self) -> None:
         self._watch = None
+        asyncio.ensure_future(self._close_after_report())
+
+    async def _close_after_report(self) -> None:
+        await self._report_lost_prompts()
         self.close(1011, "kernel stopped")
         self._release()
 

@@ -163,9 +163,16 @@ async def test_kernel_death_mid_prompt_closes_sockets_and_history_keeps_the_prom
 
         started = time.monotonic()
         os.kill(old_pid, signal.SIGKILL)
-        while await asyncio.wait_for(ws.read_message(), WAIT) is not None:
-            pass  # frames already in flight, then the close
+        last_frames = []
+        while (frame := await asyncio.wait_for(ws.read_message(), WAIT)) is not None:
+            last_frames.append(frame)  # frames already in flight, the relay's report, then the close
         ws.close()
+        # The relay tells the client its prompt will not finish: execution_error, then executing null.
+        reported = [json.loads(f) for f in last_frames if isinstance(f, str)][-2:]
+        assert [m["type"] for m in reported] == ["execution_error", "executing"]
+        assert reported[0]["data"]["prompt_id"] == prompt_id
+        assert reported[0]["data"]["exception_type"] == "KernelStopped"
+        assert reported[1]["data"] == {"node": None, "prompt_id": prompt_id}
         await asyncio.wait_for(pending, WAIT)  # answered or failed, never hanging
         assert (await toucan("api/object_info")).code == 503
         assert time.monotonic() - started < 15
