@@ -96,105 +96,29 @@ def resize_list_to_batch_size(items: list[Any], batch_size: int) -> list[Any]:
 
 
 # -- resizing ------------------------------------------------------------------------------------
+# Resampling is the node library's (checked against ComfyUI's own results there); imported on
+# first use so that importing comfy.utils does not import torch.
+
+
 def lanczos(samples: Any, width: int, height: int) -> Any:
-    """Resize `[B,C,H,W]` 0..1 images with PIL's Lanczos filter (through 8-bit, as ComfyUI does)."""
-    import numpy as np
-    from PIL import Image
+    from toucan_nb.nodes import resample
 
-    torch = _torch()
-    out = []
-    for image in samples:
-        array = np.clip(255.0 * image.movedim(0, -1).float().cpu().numpy(), 0, 255).astype(np.uint8)
-        pil = Image.fromarray(array.squeeze(-1) if array.shape[-1] == 1 else array)
-        resized = np.asarray(pil.resize((width, height), resample=Image.Resampling.LANCZOS), dtype=np.float32)
-        if resized.ndim == 2:
-            resized = resized[..., None]
-        out.append(torch.from_numpy(resized / 255.0).movedim(-1, 0))
-    return torch.stack(out).to(samples.device, samples.dtype)
-
-
-def _slerp(a: Any, b: Any, t: Any) -> Any:
-    """Spherical interpolation of the channel vectors (last dim) of `a` and `b` by `t` in 0..1.
-
-    Directions are slerped, magnitudes interpolated linearly; near-parallel vectors fall back to
-    `a`'s direction and near-opposite ones to a normalised lerp.
-    """
-    torch = _torch()
-    na = a.norm(dim=-1, keepdim=True)
-    nb = b.norm(dim=-1, keepdim=True)
-    ua = torch.where(na > 0, a / na.clamp_min(1e-12), torch.zeros_like(a))
-    ub = torch.where(nb > 0, b / nb.clamp_min(1e-12), torch.zeros_like(b))
-    dot = (ua * ub).sum(dim=-1, keepdim=True).clamp(-1.0, 1.0)
-    omega = torch.acos(dot)
-    sin_omega = torch.sin(omega)
-    safe = sin_omega.abs() > 1e-5
-    denom = torch.where(safe, sin_omega, torch.ones_like(sin_omega))
-    direction = (torch.sin((1.0 - t) * omega) / denom) * ua + (torch.sin(t * omega) / denom) * ub
-    lerped = (1.0 - t) * ua + t * ub
-    lerped = lerped / lerped.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    fallback = torch.where(dot > 0, ua.expand_as(direction), lerped)
-    direction = torch.where(safe, direction, fallback)
-    return direction * ((1.0 - t) * na + t * nb)
-
-
-def _axis_coords(in_size: int, out_size: int, device: Any) -> tuple[Any, Any, Any]:
-    torch = _torch()
-    pos = (torch.arange(out_size, device=device, dtype=torch.float32) + 0.5) * (in_size / out_size) - 0.5
-    pos = pos.clamp(0, in_size - 1)
-    low = pos.floor().long()
-    high = (low + 1).clamp(max=in_size - 1)
-    return low, high, (pos - low.float())
+    return resample.lanczos(samples, width, height)
 
 
 def bislerp(samples: Any, width: int, height: int) -> Any:
-    """Bilinear resize of `[B,C,H,W]` that slerps channel vectors instead of lerping them."""
-    orig_dtype = samples.dtype
-    x = samples.float().movedim(1, -1)  # B,H,W,C
-    low, high, t = _axis_coords(x.shape[2], width, x.device)
-    x = _slerp(x[:, :, low], x[:, :, high], t[None, None, :, None])
-    low, high, t = _axis_coords(x.shape[1], height, x.device)
-    x = _slerp(x[:, low], x[:, high], t[None, :, None, None])
-    return x.movedim(-1, 1).to(orig_dtype)
+    from toucan_nb.nodes import resample
 
-
-def _center_crop(samples: Any, width: int, height: int) -> Any:
-    old_w, old_h = samples.shape[-1], samples.shape[-2]
-    old_aspect, new_aspect = old_w / old_h, width / height
-    x = y = 0
-    if old_aspect > new_aspect:
-        x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
-    elif old_aspect < new_aspect:
-        y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
-    return samples.narrow(-2, y, old_h - 2 * y).narrow(-1, x, old_w - 2 * x)
+    return resample.bislerp(samples, width, height)
 
 
 def common_upscale(samples: Any, width: int, height: int, upscale_method: str, crop: str) -> Any:
-    """Resize channel-first samples (`[B,C,H,W]`, or 5-D video latents) to `width` x `height`.
+    """ComfyUI's common_upscale: resize [B,C,H,W] (or more dims) to width x height."""
+    from toucan_nb.nodes import resample
 
-    `crop="center"` first cuts the input to the target aspect ratio. `upscale_method` is
-    "bislerp", "lanczos" or any `torch.nn.functional.interpolate` mode.
-    """
-    torch = _torch()
-    shape = tuple(samples.shape)
-    flat = samples
-    if len(shape) > 4:  # fold the extra (time) dims into the batch
-        flat = samples.reshape(shape[0], shape[1], -1, shape[-2], shape[-1]).movedim(2, 1)
-        flat = flat.reshape(-1, shape[1], shape[-2], shape[-1])
-    if crop == "center":
-        flat = _center_crop(flat, width, height)
-    if upscale_method == "bislerp":
-        out = bislerp(flat, width, height)
-    elif upscale_method == "lanczos":
-        out = lanczos(flat, width, height)
-    else:
-        out = torch.nn.functional.interpolate(flat, size=(height, width), mode=upscale_method)
-    if len(shape) <= 4:
-        return out
-    out = out.reshape(shape[0], -1, shape[1], height, width).movedim(2, 1)
-    return out.reshape(shape[:-2] + (height, width))
+    return resample.common_upscale(samples, width, height, upscale_method, crop)
 
 
-# -- tiles ---------------------------------------------------------------------------------------
 def get_tiled_scale_steps(width: int, height: int, tile_x: int, tile_y: int, overlap: int) -> int:
     """How many tiles `tiled_scale` runs for an image of this size."""
     rows = 1 if height <= tile_y else math.ceil((height - overlap) / (tile_y - overlap))
