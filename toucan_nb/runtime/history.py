@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .events import ExecutionError, ExecutionStart, now_ms
-from .queue import QueueItem
+from .queue import QueueItem, persist_or_log
 
 if TYPE_CHECKING:
     from .store import Store
@@ -192,10 +192,4 @@ class History:
         return evicted
 
     def _persist(self, what: str, write: Callable[[Store], None]) -> None:
-        if self._store is None:
-            return
-        try:
-            write(self._store)
-        except Exception:
-            # History keeps working in memory; losing persistence must not stop prompts.
-            log.exception("history store: could not %s", what)
+        persist_or_log(self._store, "history", what, write)

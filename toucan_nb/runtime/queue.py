@@ -211,10 +211,15 @@ class PromptQueue:
         self._persist("forget a queue row", lambda store: store.delete_queue_rows([seq]))
 
     def _persist(self, what: str, write: Callable[[Store], None]) -> None:
-        if self._store is None:
-            return
-        try:
-            write(self._store)
-        except Exception:
-            # The queue keeps working in memory; losing persistence must not stop prompts.
-            log.exception("queue store: could not %s", what)
+        persist_or_log(self._store, "queue", what, write)
+
+
+def persist_or_log(store: Store | None, owner: str, what: str, write: Callable[[Store], None]) -> None:
+    """Run `write(store)` if there is a store; a failure is logged and the caller carries on in
+    memory: losing persistence must not stop prompts."""
+    if store is None:
+        return
+    try:
+        write(store)
+    except Exception:
+        log.exception("%s store: could not %s", owner, what)
