@@ -29,8 +29,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+# The route set defines the header; the extension, which reads discovery files, takes it from here.
+from toucan_nb.api.middleware import SECRET_HEADER  # noqa: F401
+
 SCHEMA_VERSION = 1
-SECRET_HEADER = "X-Toucan-Secret"
 FILE_PREFIX = "toucan-kernel-"
 FILE_SUFFIX = ".json"
 
