@@ -3,9 +3,10 @@
 // Shows one prompt: a status line, an interrupt button, a table of nodes (state, value/max bar,
 // display_node_id), the newest live preview and, at the end, the final images. The Python side
 // (toucan_nb/notebook/widget.py) syncs the traits `status`, `message`, `executing`, `nodes`,
-// `can_interrupt`, `prompt_id`, and sends binary frames as custom messages:
-//   {type: "preview", node_id, mime} + [image bytes]   (newest wins, <= 15 per second)
-//   {type: "final", mime, count}     + [image bytes...] (thumbnails of the final images)
+// `can_interrupt`, `prompt_id`, and the binary frames as traits too, so that a view rendered
+// late still shows them (a custom message sent before a view listens is lost):
+//   `preview` (bytes), `preview_mime`, `preview_node`   (newest wins, <= 15 per second)
+//   `final_images` (list of PNG bytes)                 (thumbnails of the final images)
 // The button sends {type: "interrupt"}. Everything a view sets up is released through one
 // AbortController when the view goes away.
 
@@ -173,42 +174,46 @@ export function render({ model, el }) {
     objectUrls = [];
   };
 
-  /**
-   * @param {any} msg
-   * @param {Bytes[]} [buffers]
-   */
-  const onMessage = (msg, buffers = []) => {
-    if (!msg || typeof msg !== "object" || buffers.length === 0) return;
-    if (msg.type === "preview") {
-      const previous = objectUrls;
-      objectUrls = [];
-      preview.src = urlFor(String(msg.mime || "image/jpeg"), buffers[0]);
-      preview.title = `preview of node ${msg.node_id ?? ""}`;
-      preview.hidden = false;
-      for (const url of previous) URL.revokeObjectURL(url);
-    } else if (msg.type === "final") {
-      releaseUrls();
-      images.replaceChildren(
-        ...buffers.map((buffer, i) => {
-          const img = /** @type {HTMLImageElement} */ (element("img", "tp-final"));
-          img.alt = `output image ${i + 1}`;
-          img.src = urlFor(String(msg.mime || "image/png"), buffer);
-          return img;
-        }),
-      );
-    }
+  // Frames are model state (not custom messages), so a view rendered late still shows them.
+  const showPreview = () => {
+    const data = model.get("preview");
+    if (!data || data.byteLength === 0 || (model.get("final_images") || []).length > 0) return;
+    const previous = objectUrls;
+    objectUrls = [];
+    preview.src = urlFor(String(model.get("preview_mime") || "image/jpeg"), data);
+    preview.title = `preview of node ${model.get("preview_node") ?? ""}`;
+    preview.hidden = false;
+    for (const url of previous) URL.revokeObjectURL(url);
+  };
+  const showFinal = () => {
+    /** @type {Bytes[]} */
+    const buffers = model.get("final_images") || [];
+    if (buffers.length === 0) return;
+    releaseUrls();
+    images.replaceChildren(
+      ...buffers.map((buffer, i) => {
+        const img = /** @type {HTMLImageElement} */ (element("img", "tp-final"));
+        img.alt = `output image ${i + 1}`;
+        img.src = urlFor("image/png", buffer);
+        return img;
+      }),
+    );
   };
 
   button.addEventListener("click", () => model.send({ type: "interrupt" }), { signal });
   const traits = ["status", "message", "executing", "nodes", "can_interrupt", "prompt_id"];
   for (const name of traits) model.on(`change:${name}`, update);
-  model.on("msg:custom", onMessage);
+  model.on("change:preview", showPreview);
+  model.on("change:final_images", showFinal);
   signal.addEventListener("abort", () => {
     for (const name of traits) model.off(`change:${name}`, update);
-    model.off("msg:custom", onMessage);
+    model.off("change:preview", showPreview);
+    model.off("change:final_images", showFinal);
     releaseUrls();
   });
   update();
+  showPreview();
+  showFinal();
   return () => controller.abort();
 }
 

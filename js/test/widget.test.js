@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 
 import widget, { render } from "../src/widget.js";
 
-/** A stand-in for the anywidget model: traits, change events, custom messages, sent messages. */
+/** A stand-in for the anywidget model: traits, change events, sent messages. */
 function fakeModel(initial) {
   const state = { ...initial };
   const listeners = new Map();
@@ -24,8 +24,11 @@ function fakeModel(initial) {
     send(content, callbacks, buffers) {
       sent.push({ content, buffers });
     },
-    emitCustom(msg, buffers) {
-      for (const cb of listeners.get("msg:custom") ?? []) cb(msg, buffers);
+    /** What the Python side does for a frame: the mime and node first, then the bytes. */
+    setPreview(mime, node, data) {
+      state.preview_mime = mime;
+      state.preview_node = node;
+      this.set("preview", data);
     },
     listenerCount() {
       let n = 0;
@@ -124,21 +127,34 @@ describe("render", () => {
     const img = el.querySelector("img.tp-preview");
     expect(img.hidden).toBe(true);
     const frame = new DataView(new Uint8Array([0xff, 0xd8, 0xff]).buffer);
-    model.emitCustom({ type: "preview", node_id: "2", mime: "image/jpeg" }, [frame]);
+    model.setPreview("image/jpeg", "2", frame);
     expect(img.hidden).toBe(false);
     expect(img.getAttribute("src")).toBe("blob:fake/1");
+    expect(img.title).toBe("preview of node 2");
     expect(urls.created[0].blob.type).toBe("image/jpeg");
     expect(urls.created[0].blob.size).toBe(3);
-    model.emitCustom({ type: "preview", node_id: "2", mime: "image/jpeg" }, [frame]);
+    model.setPreview("image/jpeg", "2", frame);
     expect(img.getAttribute("src")).toBe("blob:fake/2");
     expect(urls.revoked).toEqual(["blob:fake/1"]);
   });
 
-  it("ignores custom messages without buffers or of unknown types", () => {
+  it("a view rendered after the frames were sent still shows them", () => {
+    const frame = new DataView(new Uint8Array([0x89, 0x50, 0x4e]).buffer);
+    const model = fakeModel({ status: "running", nodes: [], executing: "", can_interrupt: true,
+                              preview: frame, preview_mime: "image/png", preview_node: "4" });
+    render({ model, el });
+    const img = el.querySelector("img.tp-preview");
+    expect(img.hidden).toBe(false);
+    expect(urls.created[0].blob.type).toBe("image/png");
+    const late = document.createElement("div");
+    render({ model: fakeModel({ status: "success", nodes: [], final_images: [frame, frame] }), el: late });
+    expect(late.querySelectorAll("img.tp-final")).toHaveLength(2);
+  });
+
+  it("shows nothing for an empty frame", () => {
     const model = fakeModel({ status: "running", nodes: [], executing: "", can_interrupt: true });
     render({ model, el });
-    model.emitCustom({ type: "preview", mime: "image/png" }, []);
-    model.emitCustom({ type: "other" }, [new DataView(new ArrayBuffer(1))]);
+    model.setPreview("image/png", "2", new DataView(new ArrayBuffer(0)));
     expect(urls.created).toHaveLength(0);
     expect(el.querySelector("img.tp-preview").hidden).toBe(true);
   });
@@ -146,9 +162,9 @@ describe("render", () => {
   it("replaces the preview with the final images", () => {
     const model = fakeModel({ status: "success", nodes: [], executing: "", can_interrupt: true });
     render({ model, el });
-    model.emitCustom({ type: "preview", node_id: "2", mime: "image/jpeg" }, [new DataView(new ArrayBuffer(2))]);
+    model.setPreview("image/jpeg", "2", new DataView(new ArrayBuffer(2)));
     const png = new DataView(new Uint8Array([0x89, 0x50]).buffer);
-    model.emitCustom({ type: "final", mime: "image/png", count: 2 }, [png, png]);
+    model.set("final_images", [png, png]);
     const finals = el.querySelectorAll(".tp-images img.tp-final");
     expect(finals).toHaveLength(2);
     expect(el.querySelector("img.tp-preview")).toBeNull();
@@ -160,7 +176,7 @@ describe("render", () => {
     const dispose = render({ model, el });
     expect(model.listenerCount()).toBeGreaterThan(0);
     const button = el.querySelector("button.tp-interrupt");
-    model.emitCustom({ type: "preview", node_id: "2", mime: "image/png" }, [new DataView(new ArrayBuffer(1))]);
+    model.setPreview("image/png", "2", new DataView(new ArrayBuffer(1)));
     dispose();
     expect(model.listenerCount()).toBe(0);
     expect(urls.revoked).toEqual(["blob:fake/1"]);

@@ -4,9 +4,11 @@ interrupt button; its front end is `static/widget.js` (built from `js/src/widget
 Threads. Events arrive on the executor thread (`EventBus` subscribers run on the publisher). The
 subscriber only folds the event into a `ProgressFold` / `FrameThrottle` under a lock and wakes the
 widget's pump thread; it never encodes, sends or waits. The pump thread ("toucan-progress") sends
-coalesced trait updates and preview frames (binary buffers through `model.send`, newest wins, at
-most `max_fps` a second: ipywidgets messages may be sent from a background thread, and the rate
-limit keeps the kernel's iopub channel free), and at the end the final images. It exits when the
+coalesced trait updates and preview frames (binary `Bytes` traits, newest wins, at most `max_fps`
+a second: ipywidgets messages may be sent from a background thread, and the rate limit keeps the
+kernel's iopub channel free), and at the end the final images. Frames are traits, not custom
+messages, because a view the browser renders late (a busy page) reads the model's current state,
+whereas a custom message that arrives before the view listens is lost. It exits when the
 prompt ends. The interrupt button's message arrives on the shell thread; it cancels through the
 prompt's handle (delete when pending, interrupt when running).
 
@@ -45,6 +47,10 @@ class ProgressWidget(anywidget.AnyWidget):
     executing = traitlets.Unicode("").tag(sync=True)
     nodes = traitlets.List(traitlets.Dict()).tag(sync=True)
     can_interrupt = traitlets.Bool(True).tag(sync=True)
+    preview = traitlets.Bytes(b"").tag(sync=True)
+    preview_mime = traitlets.Unicode("image/jpeg").tag(sync=True)
+    preview_node = traitlets.Unicode("").tag(sync=True)
+    final_images = traitlets.List(traitlets.Bytes()).tag(sync=True)
 
     def __init__(self, runtime: Any = None, prompt_id: str = "", prompt: dict[str, Any] | None = None, *,
                  can_interrupt: bool = True, max_fps: float = 15.0, clock: Callable[[], float] = time.monotonic,
@@ -155,9 +161,19 @@ class ProgressWidget(anywidget.AnyWidget):
         if image is None:
             return
         data = image.encoded()  # encoded at most once, here, off the executor thread
-        self.send({"type": "preview", "node_id": event.display_node_id or event.node_id, "mime": image.mime_type},
-                  [data])
+        self._deliver({"type": "preview", "node_id": event.display_node_id or event.node_id,
+                       "mime": image.mime_type}, [data])
         self.frames_sent += 1
+
+    def _deliver(self, content: dict[str, Any], buffers: list[bytes]) -> None:
+        """Put a frame (a preview, or the final images) into the synced state."""
+        if content["type"] == "preview":
+            with self.hold_sync():
+                self.preview_mime = content["mime"]
+                self.preview_node = content["node_id"]
+                self.preview = buffers[0]
+        elif content["type"] == "final":
+            self.final_images = list(buffers)
 
     def _send_final_images(self) -> None:
         folders = getattr(self.runtime, "folders", None)
@@ -174,7 +190,7 @@ class ProgressWidget(anywidget.AnyWidget):
                 img.thumbnail((FINAL_IMAGE_SIZE, FINAL_IMAGE_SIZE))
                 buffers.append(png_bytes(img))
         if buffers:
-            self.send({"type": "final", "mime": "image/png", "count": len(buffers)}, buffers)
+            self._deliver({"type": "final", "mime": "image/png", "count": len(buffers)}, buffers)
 
     def _stop_listening(self) -> None:
         if self._unsubscribe is not None:

@@ -18,7 +18,7 @@ PROMPT = {"1": {"class_type": "Sampler", "inputs": {}}, "2": {"class_type": "Sav
 
 
 class Sent:
-    """Replaces widget.send: records custom messages; can hold the pump inside a send."""
+    """Replaces widget._deliver: records frames; can hold the pump inside a delivery."""
 
     def __init__(self) -> None:
         self.messages: list[tuple[dict, list[bytes]]] = []
@@ -55,7 +55,7 @@ def fake_runtime(tmp_path):
 def watch(rt, max_fps=15.0, **kwargs):
     widget = ProgressWidget.watch(rt, "p", PROMPT, max_fps=max_fps, **kwargs)
     sent = Sent()
-    widget.send = sent
+    widget._deliver = sent
     return widget, sent
 
 
@@ -167,6 +167,16 @@ def test_final_images_are_sent_as_png_thumbnails(fake_runtime):
 
     with Image.open(io.BytesIO(buffers[0])) as img:
         assert img.format == "PNG" and img.size == (512, 256)
+
+
+def test_frames_are_synced_state_so_a_late_view_still_gets_them():
+    widget = ProgressWidget(None, "p", PROMPT)
+    widget._deliver({"type": "preview", "node_id": "7", "mime": "image/png"}, [b"png-bytes"])
+    assert (widget.preview, widget.preview_mime, widget.preview_node) == (b"png-bytes", "image/png", "7")
+    widget._deliver({"type": "final", "mime": "image/png", "count": 2}, [b"a", b"b"])
+    assert widget.final_images == [b"a", b"b"]
+    state = widget.get_state()
+    assert state["preview"] == b"png-bytes" and state["final_images"] == [b"a", b"b"]
 
 
 def test_interrupt_message_cancels_through_the_handle(fake_runtime):

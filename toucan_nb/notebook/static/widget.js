@@ -126,40 +126,46 @@ function render({ model, el }) {
     for (const url of objectUrls) URL.revokeObjectURL(url);
     objectUrls = [];
   };
-  const onMessage = (msg, buffers = []) => {
-    if (!msg || typeof msg !== "object" || buffers.length === 0) return;
-    if (msg.type === "preview") {
-      const previous = objectUrls;
-      objectUrls = [];
-      preview.src = urlFor(String(msg.mime || "image/jpeg"), buffers[0]);
-      preview.title = `preview of node ${msg.node_id ?? ""}`;
-      preview.hidden = false;
-      for (const url of previous) URL.revokeObjectURL(url);
-    } else if (msg.type === "final") {
-      releaseUrls();
-      images.replaceChildren(
-        ...buffers.map((buffer, i) => {
-          const img = (
-            /** @type {HTMLImageElement} */
-            element("img", "tp-final")
-          );
-          img.alt = `output image ${i + 1}`;
-          img.src = urlFor(String(msg.mime || "image/png"), buffer);
-          return img;
-        })
-      );
-    }
+  const showPreview = () => {
+    const data = model.get("preview");
+    if (!data || data.byteLength === 0 || (model.get("final_images") || []).length > 0) return;
+    const previous = objectUrls;
+    objectUrls = [];
+    preview.src = urlFor(String(model.get("preview_mime") || "image/jpeg"), data);
+    preview.title = `preview of node ${model.get("preview_node") ?? ""}`;
+    preview.hidden = false;
+    for (const url of previous) URL.revokeObjectURL(url);
+  };
+  const showFinal = () => {
+    const buffers = model.get("final_images") || [];
+    if (buffers.length === 0) return;
+    releaseUrls();
+    images.replaceChildren(
+      ...buffers.map((buffer, i) => {
+        const img = (
+          /** @type {HTMLImageElement} */
+          element("img", "tp-final")
+        );
+        img.alt = `output image ${i + 1}`;
+        img.src = urlFor("image/png", buffer);
+        return img;
+      })
+    );
   };
   button.addEventListener("click", () => model.send({ type: "interrupt" }), { signal });
   const traits = ["status", "message", "executing", "nodes", "can_interrupt", "prompt_id"];
   for (const name of traits) model.on(`change:${name}`, update);
-  model.on("msg:custom", onMessage);
+  model.on("change:preview", showPreview);
+  model.on("change:final_images", showFinal);
   signal.addEventListener("abort", () => {
     for (const name of traits) model.off(`change:${name}`, update);
-    model.off("msg:custom", onMessage);
+    model.off("change:preview", showPreview);
+    model.off("change:final_images", showFinal);
     releaseUrls();
   });
   update();
+  showPreview();
+  showFinal();
   return () => controller.abort();
 }
 var widget_default = { render };
