@@ -27,12 +27,14 @@ from playwright.sync_api import expect
 
 from .servers import JupyterLab
 from .support import (
+    BOOT_TIMEOUT_MS,
     DONE_JS,
     IMAGE_H,
     IMAGE_W,
     INVERTED_RGB,
     QUEUE_JS,
     QUIET_SETTINGS,
+    READY_JS,
     SAVE_IMAGE_JS,
     SAVE_IMAGE_LOADED_JS,
     WS_OPEN_JS,
@@ -46,6 +48,10 @@ from .support import (
     unexpected_errors,
     wait_until,
 )
+
+# The UI is booted and the extension's "no kernel attached" notice is gone (the page reloaded).
+NO_NOTICE_AND_READY_JS = ("() => !document.getElementById('toucan-no-kernel-notice') && ("
+                          + READY_JS + ")()")
 
 pytestmark = [
     pytest.mark.browser,
@@ -105,15 +111,17 @@ def test_token_login_then_ui_boots_once_a_kernel_attaches(lab: JupyterLab, new_p
     assert {route: answers.get(route) for route in CRITICAL} == dict.fromkeys(CRITICAL, 503)
     assets = {path: status for path, status in answers.items() if path.startswith("assets/")}
     assert len(assets) > 20 and set(assets.values()) <= {200, 304}, assets
-    # NOTE: without a kernel the UI never becomes usable (frontend.md §3.2: the critical routes
-    # must answer JSON 200); the 503 message is only visible in the browser console.
+    # Without a kernel the UI cannot become usable (frontend.md §3.2: the critical routes must
+    # answer JSON 200).
 
-    request.getfixturevalue("toucan_kernel")
+    # The page says so itself, and reloads by itself once a kernel has attached.
+    assert page.locator("#toucan-no-kernel-notice").is_visible()
     log.responses.clear()
     log.websockets.clear()
+    request.getfixturevalue("toucan_kernel")
     # The ?token= request set Jupyter's login cookie: it alone authenticates the reload, every
     # fetch and the WebSocket.
-    boot(page, toucan)
+    page.wait_for_function(NO_NOTICE_AND_READY_JS, timeout=BOOT_TIMEOUT_MS)
     page.wait_for_function(WS_OPEN_JS, timeout=15_000)
     assert page.evaluate("() => window.app.api.api_base") == lab.base_url + "toucan"
     assert log.websockets == [f"ws://127.0.0.1:{lab.port}{lab.base_url}toucan/ws"]
