@@ -183,12 +183,23 @@ class SignatureBuilder:
         self.registry = registry
         self.is_changed = is_changed
         self.memo: dict[str, Signature | Unhashable] = {}
+        # class_type -> (class, its leading key parts, whether the node id is part of the key)
+        self._classes: dict[str, tuple[type, tuple[Any, ...], bool] | None] = {}
 
     def get(self, node_id: str) -> Signature | Unhashable:
         memo = self.memo
         sig = memo.get(node_id)
         if sig is not None:
             return sig
+        # Fast path: every source already keyed (a prompt visited in order; a cached re-run).
+        node = self.dynprompt.original_prompt.get(node_id)
+        if node is not None and node_id not in self.dynprompt.ephemeral_prompt:
+            for value in node["inputs"].values():
+                if is_link(value) and value[0] not in memo:
+                    break
+            else:
+                sig = memo[node_id] = self._immediate(node_id)
+                return sig
         # Iterative post-order walk: deep chains must not recurse (5,000 nodes and more).
         stack: list[tuple[str, bool]] = [(node_id, False)]
         visiting: set[str] = set()
@@ -213,15 +224,24 @@ class SignatureBuilder:
                     stack.append((value[0], False))
         return memo[node_id]
 
+    def _class_parts(self, class_type: str) -> tuple[type, tuple[Any, ...], bool] | None:
+        known = self._classes.get(class_type, False)
+        if known is not False:
+            return known  # type: ignore[return-value]
+        cls = self.registry.find(class_type)
+        entry = None if cls is None else (cls, (class_type, self.registry.serial(class_type)), _class_needs_id(cls))
+        self._classes[class_type] = entry
+        return entry
+
     def _immediate(self, node_id: str) -> Signature | Unhashable:
         node = self.dynprompt.get_node(node_id)
-        class_type = node["class_type"]
-        cls = self.registry.find(class_type)
-        if cls is None:
+        entry = self._class_parts(node["class_type"])
+        if entry is None:
             return Unhashable()
+        cls, lead, needs_id = entry
         changed = to_hashable(self.is_changed.get(node_id)) if hasattr(cls, "IS_CHANGED") else False
-        parts: list[Any] = [class_type, self.registry.serial(class_type), changed]
-        if _class_needs_id(cls):
+        parts: list[Any] = [*lead, changed]
+        if needs_id:
             parts.append(node_id)
         inputs = node["inputs"]
         memo = self.memo
