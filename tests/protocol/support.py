@@ -11,27 +11,14 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import websocket
 
+from tests.support.http import Response  # noqa: F401 (re-exported to the tests)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _URL_RE = re.compile(r"To see the GUI go to: http://[^:]+:(\d+)")
-
-
-@dataclass
-class Response:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def content_type(self) -> str | None:
-        return self.headers.get("Content-Type")
 
 
 class ServeProcess:

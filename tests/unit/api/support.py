@@ -22,6 +22,7 @@ import websocket
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
+from tests.support.http import Response  # noqa: F401 (re-exported to the tests)
 from toucan_nb.api.app import ApiSettings, close_app, context_of, make_app, server_options
 from toucan_nb.runtime.errors import PromptValidationError
 from toucan_nb.runtime.events import EventBus
@@ -130,20 +131,6 @@ class FakeRuntime:
 
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         return self.registry.object_info(class_type)
-
-
-@dataclass
-class Response:
-    status: int
-    headers: http.client.HTTPMessage
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def content_type(self) -> str | None:
-        return self.headers.get("Content-Type")
 
 
 class Server:
