@@ -208,6 +208,34 @@ def png_info(data: bytes) -> tuple[tuple[int, int], tuple[int, ...], str]:
         return img.size, tuple(img.convert("RGB").getpixel((0, 0))), str(img.format)
 
 
+def queue_core_graph(page: Any, prefix: str) -> list[dict[str, Any]]:
+    """Load `core_prompt(prefix)` into the booted page, queue it, wait for the end; returns the
+    execution events the frontend dispatched (the run must have started and succeeded)."""
+    loaded = page.evaluate(QUEUE_JS, core_prompt(prefix))
+    assert loaded == {"types": ["EmptyImage", "ImageInvert", "SaveImage"], "queued": True}
+    page.wait_for_function(DONE_JS, timeout=60_000)
+    events = page.evaluate("() => window.__toucanEvents")
+    kinds = [e["type"] for e in events]
+    assert "execution_error" not in kinds, events
+    assert kinds[0] == "execution_start" and kinds[-1] == "execution_success", kinds
+    return events
+
+
+def check_shown_image(page: Any, base_url: str, image: dict[str, Any],
+                      headers: dict[str, str] | None = None) -> None:
+    """The SaveImage node shows `image` from `<base>/api/view`, and that URL serves the inverted PNG."""
+    page.wait_for_function(SAVE_IMAGE_LOADED_JS, timeout=30_000)
+    shown = page.evaluate(SAVE_IMAGE_JS)
+    assert shown["src"].startswith(base_url + "api/view?filename=" + image["filename"]), shown
+    assert (shown["width"], shown["height"]) == (IMAGE_W, IMAGE_H)
+    resp = fetch("GET", shown["src"], headers=headers)
+    assert resp.status == 200 and resp.headers["content-type"] == "image/png"
+    size, pixel, fmt = png_info(resp.body)
+    assert (size, fmt) == ((IMAGE_W, IMAGE_H), "PNG")
+    # 1 - c/255 in float32, then truncated to uint8 as SaveImage (and ComfyUI) does: off by at most 1.
+    assert all(abs(a - b) <= 1 for a, b in zip(pixel, INVERTED_RGB, strict=True)), (pixel, INVERTED_RGB)
+
+
 def data_url_bytes(url: str) -> bytes:
     header, _, payload = url.partition(",")
     assert header.endswith(";base64"), header

@@ -28,23 +28,17 @@ from playwright.sync_api import expect
 from .servers import JupyterLab
 from .support import (
     BOOT_TIMEOUT_MS,
-    DONE_JS,
-    IMAGE_H,
-    IMAGE_W,
-    INVERTED_RGB,
-    QUEUE_JS,
     QUIET_SETTINGS,
     READY_JS,
-    SAVE_IMAGE_JS,
-    SAVE_IMAGE_LOADED_JS,
     WS_OPEN_JS,
     boot,
+    check_shown_image,
     chromium_present,
-    core_prompt,
     data_url_bytes,
     fetch,
     kernel_execute,
     png_info,
+    queue_core_graph,
     unexpected_errors,
     wait_until,
 )
@@ -135,23 +129,10 @@ def test_ui_queues_a_graph_that_runs_in_the_kernel(lab: JupyterLab, toucan_kerne
     boot(page, toucan + f"?token={lab.token}")
     page.wait_for_function(WS_OPEN_JS, timeout=15_000)
 
-    loaded = page.evaluate(QUEUE_JS, core_prompt("browser_kernel"))
-    assert loaded == {"types": ["EmptyImage", "ImageInvert", "SaveImage"], "queued": True}
-    page.wait_for_function(DONE_JS, timeout=60_000)
-    events = page.evaluate("() => window.__toucanEvents")
-    kinds = [e["type"] for e in events]
-    assert kinds[0] == "execution_start" and kinds[-1] == "execution_success", events
+    events = queue_core_graph(page, "browser_kernel")
     prompt_id = events[0]["detail"]["prompt_id"]
     image = next(e["detail"] for e in events if e["type"] == "executed")["output"]["images"][0]
-
-    page.wait_for_function(SAVE_IMAGE_LOADED_JS, timeout=30_000)
-    shown = page.evaluate(SAVE_IMAGE_JS)
-    assert shown["src"].startswith(toucan + "api/view?filename=" + image["filename"]), shown
-    resp = fetch("GET", shown["src"], headers=lab.auth)
-    assert resp.status == 200 and resp.headers["content-type"] == "image/png"
-    size, pixel, _ = png_info(resp.body)
-    assert size == (IMAGE_W, IMAGE_H)
-    assert all(abs(a - b) <= 1 for a, b in zip(pixel, INVERTED_RGB, strict=True)), pixel
+    check_shown_image(page, toucan, image, headers=lab.auth)
 
     history = lab.api("GET", f"toucan/api/history/{prompt_id}").json()
     assert history[prompt_id]["status"]["status_str"] == "success"

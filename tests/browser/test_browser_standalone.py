@@ -19,21 +19,14 @@ import pytest
 
 from .servers import Standalone, SubPath
 from .support import (
-    DONE_JS,
-    IMAGE_H,
-    IMAGE_W,
-    INVERTED_RGB,
-    QUEUE_JS,
     QUIET_SETTINGS,
-    SAVE_IMAGE_JS,
-    SAVE_IMAGE_LOADED_JS,
     WS_OPEN_JS,
     boot,
+    check_shown_image,
     chromium_present,
-    core_prompt,
     fetch,
     jobs_answers,
-    png_info,
+    queue_core_graph,
     unexpected_errors,
 )
 
@@ -90,28 +83,12 @@ def test_frontend_queues_core_graph_and_shows_image(standalone: Standalone, new_
     boot(page, standalone.url)
     page.wait_for_function(WS_OPEN_JS, timeout=15_000)
 
-    loaded = page.evaluate(QUEUE_JS, core_prompt("browser_root"))
-    assert loaded == {"types": ["EmptyImage", "ImageInvert", "SaveImage"], "queued": True}
-    page.wait_for_function(DONE_JS, timeout=60_000)
-    events = page.evaluate("() => window.__toucanEvents")
-    kinds = [e["type"] for e in events]
-    assert "execution_error" not in kinds, events
-    assert kinds[0] == "execution_start" and kinds[-1] == "execution_success", kinds
+    events = queue_core_graph(page, "browser_root")
     executed = [e["detail"] for e in events if e["type"] == "executed"]
     assert [e["node"] for e in executed] == ["3"]
     image = executed[0]["output"]["images"][0]
     assert image["type"] == "output" and image["filename"].startswith("browser_root_")
-
-    page.wait_for_function(SAVE_IMAGE_LOADED_JS, timeout=30_000)
-    shown = page.evaluate(SAVE_IMAGE_JS)
-    assert shown["src"].startswith(standalone.url + "api/view?filename=" + image["filename"]), shown
-    assert (shown["width"], shown["height"]) == (IMAGE_W, IMAGE_H)
-    resp = fetch("GET", shown["src"])
-    assert resp.status == 200 and resp.headers["content-type"] == "image/png"
-    size, pixel, fmt = png_info(resp.body)
-    assert (size, fmt) == ((IMAGE_W, IMAGE_H), "PNG")
-    # 1 - c/255 in float32, then truncated to uint8 as SaveImage (and ComfyUI) does: off by at most 1.
-    assert all(abs(a - b) <= 1 for a, b in zip(pixel, INVERTED_RGB, strict=True)), (pixel, INVERTED_RGB)
+    check_shown_image(page, standalone.url, image)
     assert os.path.isfile(os.path.join(standalone.base_dir, "output", image["filename"]))
 
     prompt_id = events[0]["detail"]["prompt_id"]
