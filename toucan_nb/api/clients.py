@@ -48,9 +48,10 @@ class ProgressSource(Protocol):
 
 
 class FrameSink(Protocol):
-    """What a connection writes to (tornado's WebSocketHandler satisfies it)."""
+    """What a connection writes to (ws.WebSocketApiHandler): frames in order, text for str and
+    binary for bytes, in as few socket writes as it can; the awaitable completes once they left."""
 
-    def write_message(self, message: str | bytes, binary: bool = False) -> Awaitable[None]: ...
+    def write_frames(self, frames: list[str | bytes]) -> Awaitable[None]: ...
 
 
 class PreviewRender:
@@ -159,24 +160,30 @@ class ClientConnection:
     async def _drain(self) -> None:
         try:
             while self._outbox and not self.closed:
+                # Write everything queued in one go, then wait for the socket once: one system call
+                # for a burst of events, and frames (and replaceable previews) gather behind a slow
+                # client meanwhile.
+                batch: list[str | bytes] = []
                 last: Awaitable[None] | None = None
-                # Write everything queued, then wait for the socket once: batches fast clients,
-                # and lets frames (and replaceable previews) gather behind a slow one.
                 while self._outbox and not self.closed:
                     item = self._outbox.popleft()
                     if item.dropped:
                         continue
                     if item.preview is not None:
                         self._queued_previews.remove(item)
-                    frame = item.frame
-                    if item.preview is not None:
-                        frame = await item.preview.frame(self.supports_preview_metadata)
+                        if batch:  # don't hold earlier frames back while the image is encoded
+                            last, batch = self.sink.write_frames(batch), []
+                        frame: str | bytes | None = await item.preview.frame(self.supports_preview_metadata)
                     elif item.progress is not None:
                         if self._queued_progress.get(item.progress.prompt_id) is item:
                             del self._queued_progress[item.progress.prompt_id]
                         frame = item.progress.frame()
+                    else:
+                        frame = item.frame
                     assert frame is not None
-                    last = self.sink.write_message(frame, binary=isinstance(frame, bytes))
+                    batch.append(frame)
+                if batch and not self.closed:
+                    last = self.sink.write_frames(batch)
                 if last is not None:
                     await last
         except (WebSocketClosedError, StreamClosedError):

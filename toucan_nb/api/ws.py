@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
 import uuid
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from tornado.websocket import WebSocketHandler
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from toucan_nb.api import wire
 from toucan_nb.api.clients import ClientConnection
@@ -35,6 +37,24 @@ class WebSocketApiHandler(WebSocketHandler):
     def initialize(self, ctx: ApiContext) -> None:
         self.ctx = ctx
         self.conn: ClientConnection | None = None
+
+    def get_compression_options(self) -> None:
+        # No permessage-deflate: write_frames() writes plain RFC 6455 frames itself.
+        return None
+
+    def write_frames(self, frames: list[str | bytes]) -> Awaitable[None]:
+        """Send frames (text for str, binary for bytes) in one stream write (clients.FrameSink).
+
+        tornado's write_message costs a system call and a future per frame; a prompt's burst of
+        events is one write here.
+        """
+        protocol = self.ws_connection
+        if protocol is None or protocol.is_closing() or protocol.stream is None:
+            raise WebSocketClosedError()
+        parts: list[bytes] = []
+        for frame in frames:
+            parts.extend(_frame(frame))
+        return protocol.stream.write(b"".join(parts))
 
     def check_origin(self, origin: str) -> bool:
         # The origin rule of protocol.md §3.3 (or none, in CORS mode) runs in prepare().
@@ -83,3 +103,17 @@ class WebSocketApiHandler(WebSocketHandler):
         conn.close()
         if self.ctx.clients.unregister(conn):
             self.ctx.fanout.log_subscribers.discard(conn.sid)
+
+
+def _frame(message: str | bytes) -> tuple[bytes, bytes]:
+    """An unmasked, unfragmented server frame (RFC 6455 §5.2): header, payload."""
+    if isinstance(message, str):
+        opcode, payload = 0x81, message.encode("utf-8")  # FIN + text
+    else:
+        opcode, payload = 0x82, message  # FIN + binary
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", opcode, size), payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", opcode, 126, size), payload
+    return struct.pack("!BBQ", opcode, 127, size), payload

@@ -16,11 +16,12 @@ class SlowSink:
 
     def __init__(self) -> None:
         self.frames: list[str | bytes] = []
+        self.writes = 0
         self.pending: list[asyncio.Future[None]] = []
 
-    def write_message(self, message: str | bytes, binary: bool = False) -> asyncio.Future[None]:
-        assert binary == isinstance(message, bytes)
-        self.frames.append(message)
+    def write_frames(self, frames: list[str | bytes]) -> asyncio.Future[None]:
+        self.frames.extend(frames)
+        self.writes += 1
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.pending.append(fut)
         return fut
@@ -88,7 +89,7 @@ def test_closed_socket_stops_sending():
     from tornado.websocket import WebSocketClosedError
 
     class ClosedSink:
-        def write_message(self, message, binary=False):
+        def write_frames(self, frames):
             raise WebSocketClosedError()
 
     async def scenario() -> bool:
@@ -148,3 +149,36 @@ def test_progress_snapshots_coalesce_only_behind_a_backlog():
     exact = COALESCE_AFTER // 2
     assert snapshots[:exact] == [f'{{"progress": {i}}}' for i in range(1, exact + 1)]
     assert len(snapshots) <= exact + 2 and snapshots[-1] == '{"progress": 199}'
+
+
+def test_a_burst_of_frames_is_one_socket_write():
+    async def scenario() -> SlowSink:
+        sink = SlowSink()
+        conn = ClientConnection("c", sink)
+        for i in range(5):
+            conn.send(f'{{"n": {i}}}')
+        conn.send(b"\x00\x00\x00\x03bin")
+        await _settle()
+        return sink
+
+    sink = asyncio.run(scenario())
+    assert sink.writes == 1
+    assert sink.frames == [*(f'{{"n": {i}}}' for i in range(5)), b"\x00\x00\x00\x03bin"]
+
+
+def test_server_frames_follow_rfc6455_length_encoding():
+    import struct
+
+    from toucan_nb.api.ws import _frame
+
+    for size in (0, 125, 126, 65535, 65536, 70000):
+        header, payload = _frame(b"x" * size)
+        assert header[0] == 0x82 and payload == b"x" * size  # FIN + binary, unmasked
+        if size < 126:
+            assert header[1:] == bytes([size])
+        elif size < 65536:
+            assert header[1] == 126 and struct.unpack("!H", header[2:])[0] == size
+        else:
+            assert header[1] == 127 and struct.unpack("!Q", header[2:])[0] == size
+    header, payload = _frame("é")
+    assert header == b"\x81\x02" and payload == "é".encode()
