@@ -1,8 +1,15 @@
 """Runtime events -> WebSocket frames to the right clients (protocol.md §13.3, §14-§16).
 
 `EventFanout.on_event` is the EventBus subscriber: it runs on the publishing (executor) thread
-and only appends to a locked list, scheduling one `IOLoop.add_callback` per batch, so the
-executor never waits on sockets. Everything else runs on the IO loop thread, in publish order.
+and only appends to a locked list, so the executor never waits on sockets. Everything else runs
+on the IO loop thread, in publish order.
+
+Events are flushed to the IO loop in bursts. Waking the loop costs a system call and a GIL
+handover, and each flush a socket write per client; a prompt of small nodes publishes several
+events per node within microseconds. So while a prompt runs, pending events are collected by a
+timer every `FLUSH_INTERVAL` (backing off to `MAX_FLUSH_INTERVAL` while nothing happens), and
+only a prompt's final `executing {node: null}` wakes the loop at once. With no prompt running,
+every event wakes the loop at once (the first event of a prompt starts the timer).
 
 Recipients follow each event class's `delivery` (events.py): "all" -> every socket; "client" ->
 only the prompt's client, nothing when the prompt has no client_id (None); "client_or_all" ->
@@ -39,6 +46,11 @@ from toucan_nb.runtime.events import (
     ProgressText,
 )
 
+# While a prompt runs: how long an event may wait for the next flush, and the longest wait once
+# nothing happens (a node busy for minutes wakes the loop about 60 times a second, not 500).
+FLUSH_INTERVAL = 0.002
+MAX_FLUSH_INTERVAL = 0.016
+
 
 class ProgressFrames:
     """ComfyUI's full `progress_state` snapshot of one prompt, kept as per-node JSON fragments."""
@@ -62,6 +74,9 @@ class ProgressFrames:
         else:
             self._nodes[entry.node_id] = json.dumps(entry.node_id) + ": " + json.dumps(entry.to_wire())
 
+    def __len__(self) -> int:
+        return len(self._nodes)
+
     def frame(self) -> str:
         """The JSON frame, byte-identical to `wire.json_frame("progress_state", snapshot.data())`."""
         if self._frame is None:
@@ -78,6 +93,11 @@ class EventFanout:
         self._executor = executor
         self._lock = threading.Lock()
         self._pending: list[Event] = []
+        # Guarded by _lock: a wake-up (add_callback) or a timer is due to flush `_pending`.
+        self._wake_scheduled = False
+        self._timer: object | None = None
+        self._interval = FLUSH_INTERVAL
+        self._active: set[str] = set()  # prompts between execution_start and executing null
         self._progress: dict[str, ProgressFrames] = {}
         # prompt_id -> (client_id, display node id) of the node running now.
         self._running: dict[str, tuple[str | None, str]] = {}
@@ -88,9 +108,12 @@ class EventFanout:
         """EventBus subscriber: hand the event to the IO loop (never blocks)."""
         with self._lock:
             self._pending.append(event)
-            schedule = len(self._pending) == 1
-        if schedule:
-            self._loop.add_callback(self._flush)
+            if self._wake_scheduled:
+                return
+            if self._timer is not None and not (isinstance(event, Executing) and event.node is None):
+                return  # the running timer collects it
+            self._wake_scheduled = True
+        self._loop.add_callback(self._flush)
 
     def on_log(self, entry: LogEntry) -> None:
         """LogBuffer listener: forward a log entry to subscribed clients."""
@@ -101,13 +124,34 @@ class EventFanout:
     def _flush(self) -> None:
         with self._lock:
             batch, self._pending = self._pending, []
+            self._wake_scheduled = False
         for event in batch:
             self.dispatch(event)
+        if self._active and self._timer is None:
+            self._interval = FLUSH_INTERVAL
+            with self._lock:
+                self._timer = self._loop.call_later(self._interval, self._tick)
+        elif not self._active and self._timer is not None:
+            with self._lock:
+                self._loop.remove_timeout(self._timer)
+                self._timer = None
+
+    def _tick(self) -> None:
+        with self._lock:
+            idle = not self._pending
+            self._timer = None
+        self._interval = min(self._interval * 2, MAX_FLUSH_INTERVAL) if idle else FLUSH_INTERVAL
+        if not idle:
+            self._flush()
+        if self._active and self._timer is None:
+            with self._lock:
+                self._timer = self._loop.call_later(self._interval, self._tick)
 
     def dispatch(self, event: Event) -> None:
         """Track per-prompt state for `event` and send its frame to its recipients."""
         prompt_id = getattr(event, "prompt_id", None)
         if isinstance(event, ExecutionStart):
+            self._active.add(event.prompt_id)
             self._progress[event.prompt_id] = ProgressFrames(event.prompt_id)
         elif isinstance(event, ProgressState):
             frames = self._progress.get(event.prompt_id)
@@ -116,6 +160,7 @@ class EventFanout:
             frames.apply(event)
         elif isinstance(event, Executing):
             if event.node is None:
+                self._active.discard(event.prompt_id)
                 self._end_prompt(event.prompt_id)
             else:
                 self._running[event.prompt_id] = (event.client_id, event.display_node or event.node)
