@@ -5,10 +5,12 @@ flight, new frames wait in the outbox. At most `MAX_QUEUED_PREVIEWS` previews wa
 one replaces the oldest still unsent (latest frame wins), so a slow client never makes anything
 wait and never piles up images, while a client that keeps up loses none. JSON frames, terminal
 events included, are never dropped, with one exception: `progress_state` is a full snapshot of a
-prompt's progress, so once a client is `COALESCE_AFTER` frames behind, a newer snapshot of the same
-prompt replaces an older one still waiting, and it is rendered when it is sent (the newest state).
-A client that keeps up gets every snapshot exactly as ComfyUI sends it; one that cannot keep up
-(a 500-node graph makes ComfyUI send ~50 MB of snapshots) gets fewer, never an out-of-date one.
+prompt's progress, so a newer snapshot of the same prompt may replace an older one still waiting,
+and it is then rendered when it is sent (the newest state, never an out-of-date one). That happens
+once a client is `COALESCE_AFTER` frames behind, and always for prompts of more than
+`EXACT_SNAPSHOT_NODES` nodes: ComfyUI sends two snapshots per node, each listing every node, so a
+500-node graph costs ~50 MB of snapshots. A client of smaller graphs that keeps up gets every
+snapshot exactly as ComfyUI sends it.
 
 Previews are rendered (encoded once per event, on a worker thread) only when a client's drain
 reaches them, so a preview that was replaced is never encoded.
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 MAX_QUEUED_PREVIEWS = 2
 # Frames a client may have waiting before progress snapshots start replacing each other.
 COALESCE_AFTER = 32
+# Snapshots of prompts larger than this replace each other whenever one is still unsent.
+EXACT_SNAPSHOT_NODES = 64
 
 
 class ProgressSource(Protocol):
@@ -45,6 +49,8 @@ class ProgressSource(Protocol):
     prompt_id: str
 
     def frame(self) -> str: ...
+
+    def __len__(self) -> int: ...  # nodes in the snapshot
 
 
 class FrameSink(Protocol):
@@ -124,7 +130,7 @@ class ClientConnection:
         """Queue a progress_state snapshot (see the module docstring for when they coalesce)."""
         if self.closed:
             return
-        if len(self._outbox) < COALESCE_AFTER:
+        if len(self._outbox) < COALESCE_AFTER and len(progress) <= EXACT_SNAPSHOT_NODES:
             self._outbox.append(_Outgoing(progress.frame()))
         else:
             older = self._queued_progress.get(progress.prompt_id)

@@ -114,12 +114,16 @@ def test_table_unregisters_only_the_current_connection():
 class _Snapshot:
     """A stand-in for fanout.ProgressFrames: the frame is the number of the newest state."""
 
-    def __init__(self, prompt_id: str) -> None:
+    def __init__(self, prompt_id: str, nodes: int = 3) -> None:
         self.prompt_id = prompt_id
         self.state = 0
+        self.nodes = nodes
 
     def frame(self) -> str:
         return f'{{"progress": {self.state}}}'
+
+    def __len__(self) -> int:
+        return self.nodes
 
 
 def test_progress_snapshots_coalesce_only_behind_a_backlog():
@@ -182,3 +186,23 @@ def test_server_frames_follow_rfc6455_length_encoding():
             assert header[1] == 127 and struct.unpack("!Q", header[2:])[0] == size
     header, payload = _frame("é")
     assert header == b"\x81\x02" and payload == "é".encode()
+
+
+def test_snapshots_of_large_prompts_coalesce_without_a_backlog():
+    from toucan_nb.api.clients import EXACT_SNAPSHOT_NODES
+
+    async def scenario(nodes: int) -> list[str | bytes]:
+        sink = SlowSink()
+        conn = ClientConnection("c", sink)
+        progress = _Snapshot("p", nodes)
+        for i in range(1, 6):  # one burst: every event of it reaches the outbox before the drain runs
+            progress.state = i
+            conn.send_progress(progress)
+            conn.send(f'{{"executing": {i}}}')
+        await _settle()
+        return sink.frames
+
+    small = asyncio.run(scenario(EXACT_SNAPSHOT_NODES))
+    assert small == [f for i in range(1, 6) for f in (f'{{"progress": {i}}}', f'{{"executing": {i}}}')]
+    large = asyncio.run(scenario(EXACT_SNAPSHOT_NODES + 1))
+    assert large == [*(f'{{"executing": {i}}}' for i in range(1, 5)), '{"progress": 5}', '{"executing": 5}']
