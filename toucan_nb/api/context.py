@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -61,12 +61,18 @@ class ApiContext:
         """The server feature flags of GET /features and the WS handshake (protocol.md §13.2)."""
         return self._flags
 
-    async def ready(self) -> None:
-        """Wait until the runtime has started (the standalone server listens before that)."""
-        if self._startup is not None and not self._startup.done():
-            await asyncio.wrap_future(self._startup)
-        elif self._startup is not None:
-            self._startup.result()
+    def ready(self) -> Awaitable[None] | None:
+        """None once the runtime has started; until then an awaitable that waits for it (the
+        standalone server listens before that). Not a coroutine: tornado runs a `prepare` that
+        returns None without a round trip through the loop, and that is every request but the first.
+        """
+        startup = self._startup
+        if startup is None:
+            return None
+        if startup.done():
+            startup.result()  # re-raises a failed start
+            return None
+        return asyncio.wrap_future(startup)
 
     async def run_blocking(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(*args)` on the file-work pool."""

@@ -29,6 +29,13 @@ class Route:
 
 
 ROUTES: tuple[Route, ...] = (
+    # queueing (§6, §7, §8) first: tornado tries the rules in order, and these are the busy ones.
+    Route(r"/prompt", queue.PromptHandler),
+    Route(r"/queue", queue.QueueHandler),
+    Route(r"/history", queue.HistoryHandler),
+    Route(r"/history/" + _SEGMENT, queue.HistoryHandler),
+    Route(r"/interrupt", queue.InterruptHandler),
+    Route(r"/free", queue.FreeHandler),
     Route(r"/ws", WebSocketApiHandler),
     # server info (§4, §5)
     Route(r"/features", info.FeaturesHandler),
@@ -40,13 +47,6 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/view_metadata/" + _SEGMENT, info.ViewMetadataHandler),
     Route(r"/object_info", info.ObjectInfoHandler),
     Route(r"/object_info/" + _SEGMENT, info.ObjectInfoHandler),
-    # queueing (§6, §7, §8)
-    Route(r"/prompt", queue.PromptHandler),
-    Route(r"/queue", queue.QueueHandler),
-    Route(r"/history", queue.HistoryHandler),
-    Route(r"/history/" + _SEGMENT, queue.HistoryHandler),
-    Route(r"/interrupt", queue.InterruptHandler),
-    Route(r"/free", queue.FreeHandler),
     # QUIRK(protocol.md §2): declared with /api, so mirrored at /api/api/jobs, absent at /jobs.
     Route(r"/api/jobs", jobs.JobsHandler),
     Route(r"/api/jobs/" + _SEGMENT, jobs.JobHandler),

@@ -60,9 +60,9 @@ class WebSocketApiHandler(WebSocketHandler):
         # The origin rule of protocol.md §3.3 (or none, in CORS mode) runs in prepare().
         return True
 
-    async def prepare(self) -> None:
+    def prepare(self) -> Awaitable[None] | None:
         check_request(self, self.ctx.settings.secret, self.ctx.settings.cors_origin)
-        await self.ctx.ready()
+        return self.ctx.ready()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]

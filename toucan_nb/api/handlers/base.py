@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -50,7 +51,7 @@ class ApiHandler(GuardMixin, RequestHandler):
     def runtime(self) -> Any:
         return self.ctx.runtime
 
-    async def prepare(self) -> None:
+    def prepare(self) -> Awaitable[None] | None:
         self.guard()
         if "\x00" in unquote(self.request.uri or ""):
             raise bad_request("NUL bytes are not allowed in the URL")
@@ -62,7 +63,7 @@ class ApiHandler(GuardMixin, RequestHandler):
                 raise bad_request("invalid Content-Length") from None
             if size > self.ctx.settings.max_body_bytes:
                 raise self._too_large(size)
-        await self.ctx.ready()
+        return self.ctx.ready()  # None (no loop round trip) once the runtime has started
 
     def _too_large(self, size: int) -> Exception:
         limit = self.ctx.settings.max_body_bytes
@@ -159,6 +160,8 @@ class NotFoundHandler(ApiHandler):
     """Every path no route matches: 404 with a JSON body (after the guard)."""
 
     async def prepare(self) -> None:
-        await super().prepare()
+        waiting = super().prepare()
+        if waiting is not None:
+            await waiting
         if self.request.method != "OPTIONS":
             raise HTTPError(404)

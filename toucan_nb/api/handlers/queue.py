@@ -1,7 +1,7 @@
 """Queueing routes (protocol.md §6, §7): /prompt, /queue, /history[/{id}], /interrupt, /free.
 
-Thin: parse, one runtime call, serialize. Prompt submission (validation) runs on the single
-submission worker so it never blocks the IO loop and keeps request order. IO loop thread.
+Thin: parse, one runtime call, serialize. Prompt submission (validation) runs inline, so
+prompts queue in request order. IO loop thread.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class PromptHandler(ApiHandler):
     def get(self) -> None:
         self.write_json({"exec_info": {"queue_remaining": self.runtime.queue.remaining()}})
 
-    async def post(self) -> None:
+    def post(self) -> None:
         try:
             body = self.json_body()
         except BadRequestError as exc:
