@@ -2,8 +2,10 @@
 
 One file, `<user_dir>/toucan.db` by default, in WAL mode with `synchronous=NORMAL`: a commit
 appends to the WAL without an fsync, so the executor can push thousands of tiny prompts a second.
-Values are JSON columns, encoded with one `dumps` per write, on the caller's thread (so a value
-is captured as it was at the call). The SQL runs on the store's writer thread ("toucan-store"),
+Values are JSON columns, encoded with one `dumps` per write on the store's writer thread
+("toucan-store"), off the caller's path (a 500-node prompt takes milliseconds to encode): callers
+hand over values they no longer change, as a queued prompt and a finished history entry are. A
+value that cannot be encoded loses its own row (logged), not the batch. The SQL runs there too,
 which commits whatever has gathered in one transaction: callers never wait for SQLite, and a
 burst of prompts costs one commit per batch instead of four per prompt. A crash loses at most the
 batch being gathered (milliseconds). Reads (`load_*`, `recover`, start-up only) and `close()`
@@ -99,6 +101,15 @@ def _jsonable(value: Any) -> Any:
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_jsonable).encode
+
+
+def _encode(build: Callable[[], Any], what: str, prompt_id: str) -> str | None:
+    """`_dumps(build())` on the writer thread; None (logged) if the value cannot be encoded."""
+    try:
+        return _dumps(build())
+    except Exception:
+        log.exception("store: could not encode the %s of prompt %s; it is not persisted", what, prompt_id)
+        return None
 
 
 def _decode(data: str, build: Callable[[Any], Any], what: str) -> Any:
@@ -223,9 +234,14 @@ class Store:
 
     def insert_pending(self, seq: int, item: QueueItem) -> None:
         """Store a newly queued item under the queue's insertion counter `seq`."""
-        row = (seq, item.prompt_id, _PENDING, _dumps(item.to_wire()))
-        self._write(lambda conn: conn.execute(
-            "INSERT OR REPLACE INTO queue (seq, prompt_id, state, started_at, item) VALUES (?, ?, ?, NULL, ?)", row))
+
+        def insert(conn: sqlite3.Connection) -> None:
+            data = _encode(item.to_wire, "queue item", item.prompt_id)
+            if data is not None:
+                conn.execute("INSERT OR REPLACE INTO queue (seq, prompt_id, state, started_at, item) "
+                             "VALUES (?, ?, ?, NULL, ?)", (seq, item.prompt_id, _PENDING, data))
+
+        self._write(insert)
 
     def mark_running(self, seq: int, started_at: int) -> None:
         """The item `seq` left the queue for the executor at `started_at` (ms)."""
@@ -289,12 +305,13 @@ class Store:
     def save_history(self, entry: HistoryEntry, evicted: Iterable[str] = ()) -> None:
         """Upsert `entry` and delete the `evicted` entries, atomically."""
         evicted_rows = [(pid,) for pid in evicted]
-        prompt_id, data = entry.prompt_id, _dumps(entry.to_wire())
 
         def save(conn: sqlite3.Connection) -> None:
             # One batch is one transaction, so the eviction and the upsert land together.
             conn.executemany("DELETE FROM history WHERE prompt_id = ?", evicted_rows)
-            _upsert_history(conn, prompt_id, data)
+            data = _encode(entry.to_wire, "history entry", entry.prompt_id)
+            if data is not None:
+                _upsert_history(conn, entry.prompt_id, data)
 
         self._write(save)
 

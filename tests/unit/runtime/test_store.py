@@ -357,3 +357,19 @@ def test_writes_are_batched_off_the_callers_thread_and_flushed_on_close(tmp_path
         assert len(PromptQueue(store=reopened).pending()) == 300
     finally:
         reopened.close()
+
+
+def test_a_value_that_cannot_be_encoded_loses_only_its_own_row(tmp_path, caplog) -> None:
+    store = Store(tmp_path / "t.db")
+    circular: list[Any] = []
+    circular.append(circular)
+    try:
+        with caplog.at_level(logging.ERROR, logger="toucan_nb.runtime.store"):
+            store.insert_pending(1, item(1, "good-before"))
+            store.insert_pending(2, item(2, "circular", loop=circular))
+            store.insert_pending(3, item(3, "good-after"))
+            assert store.flush()
+        assert [i.prompt_id for _, i in store.load_pending()] == ["good-before", "good-after"]
+        assert any("circular" in r.getMessage() for r in caplog.records)
+    finally:
+        store.close()
