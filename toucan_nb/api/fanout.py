@@ -41,6 +41,7 @@ from toucan_nb.runtime.events import (
     ExecutionInterrupted,
     ExecutionStart,
     ExecutionSuccess,
+    NodeProgress,
     PreviewImage,
     ProgressState,
     ProgressText,
@@ -53,15 +54,21 @@ MAX_FLUSH_INTERVAL = 0.016
 
 
 class ProgressFrames:
-    """ComfyUI's full `progress_state` snapshot of one prompt, kept as per-node JSON fragments."""
+    """ComfyUI's full `progress_state` snapshot of one prompt, kept as per-node JSON fragments.
+
+    A node's fragment is encoded when a frame is rendered, not when its state changes: a large
+    prompt's snapshots are rendered once per burst (clients.py), and most nodes start and finish
+    within one.
+    """
 
     __slots__ = ("prompt_id", "_prefix", "_nodes", "_frame")
 
     def __init__(self, prompt_id: str) -> None:
         self.prompt_id = prompt_id
         self._prefix = '{"type": "progress_state", "data": {"prompt_id": ' + json.dumps(prompt_id) + ', "nodes": {'
-        # Insertion order = first time a node is seen (as ProgressSnapshot); None = pending.
-        self._nodes: dict[str, str | None] = {}
+        # Insertion order = first time a node is seen (as ProgressSnapshot). None = pending (not
+        # listed); a NodeProgress until its fragment is encoded, then the fragment.
+        self._nodes: dict[str, str | NodeProgress | None] = {}
         self._frame: str | None = None  # the joined frame, until the next change
 
     def apply(self, event: ProgressState) -> None:
@@ -69,10 +76,7 @@ class ProgressFrames:
         if entry is None:
             return
         self._frame = None
-        if entry.state == "pending":
-            self._nodes[entry.node_id] = None
-        else:
-            self._nodes[entry.node_id] = json.dumps(entry.node_id) + ": " + json.dumps(entry.to_wire())
+        self._nodes[entry.node_id] = None if entry.state == "pending" else entry
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -80,7 +84,15 @@ class ProgressFrames:
     def frame(self) -> str:
         """The JSON frame, byte-identical to `wire.json_frame("progress_state", snapshot.data())`."""
         if self._frame is None:
-            self._frame = self._prefix + ", ".join(f for f in self._nodes.values() if f is not None) + "}}}"
+            nodes = self._nodes
+            parts = []
+            for node_id, value in nodes.items():
+                if value is None:
+                    continue
+                if not isinstance(value, str):
+                    value = nodes[node_id] = json.dumps(node_id) + ": " + json.dumps(value.to_wire())
+                parts.append(value)
+            self._frame = self._prefix + ", ".join(parts) + "}}}"
         return self._frame
 
 
