@@ -12,8 +12,9 @@ import logging
 import sys
 import threading
 import traceback
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from toucan_nb.runtime import events as ev
 from toucan_nb.runtime.caches import CacheEntry, ObjectCache, make_output_cache
@@ -36,6 +37,8 @@ from toucan_nb.runtime.scheduler import CycleReport, ExecutionList
 from toucan_nb.runtime.signature import IsChangedCache, SignatureBuilder, sweep
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 OOM_TIPS = ("This error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before you "
             "might have accidentally set the batch_size to a large number.")
@@ -206,12 +209,27 @@ class PromptExecutor:
         self.objects = ObjectCache(enabled=self.cache_mode != "none")
 
     # -- execution (executor thread) ------------------------------------------------------------
-    def execute(self, prompt: dict[str, Any], prompt_id: str, extra_data: dict[str, Any],
-                execute_outputs: list[str]) -> PromptResult:
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        """Run `main` on this executor's event loop (created on first use) until it completes."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self._loop)
-        return self._loop.run_until_complete(self._execute(prompt, prompt_id, extra_data, execute_outputs))
+        return self._loop.run_until_complete(main)
+
+    def execute(self, prompt: dict[str, Any], prompt_id: str, extra_data: dict[str, Any],
+                execute_outputs: list[str]) -> PromptResult:
+        """Run one prompt to its end (blocking); see `execute_async`."""
+        return self.run(self.execute_async(prompt, prompt_id, extra_data, execute_outputs))
+
+    async def execute_async(self, prompt: dict[str, Any], prompt_id: str, extra_data: dict[str, Any],
+                            execute_outputs: list[str]) -> PromptResult:
+        """Run one prompt to its end, awaited on this executor's loop (`run`).
+
+        A worker coroutine that awaits this for prompt after prompt keeps one loop running: a
+        prompt of synchronous nodes then never suspends, where starting the loop for each prompt
+        (`execute`) costs about as much as running a small prompt.
+        """
+        return await self._execute(prompt, prompt_id, extra_data, execute_outputs)
 
     async def _execute(self, prompt: dict[str, Any], prompt_id: str, extra_data: dict[str, Any],
                        execute_outputs: list[str]) -> PromptResult:

@@ -7,6 +7,7 @@ thread; prompts run one at a time on the runtime's own executor thread ("toucan-
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import gc
 import logging
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 # Kept out of history and listings, still passed to execution (protocol.md §6).
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 CACHE_MODES = ("classic", "lru", "none", "ram")
+# Longest stretch of back-to-back prompts before the executor's loop gets a turn (seconds).
+LOOP_TURN_INTERVAL = 0.02
 
 
 @dataclass
@@ -274,11 +277,29 @@ class Runtime:
         self.events.publish(Status(queue_remaining=self.queue.remaining()))
 
     def _work(self) -> None:
+        self.executor.run(self._serve())
+
+    async def _serve(self) -> None:
+        """The executor thread's one coroutine: prompts back to back on one running loop.
+
+        A prompt of synchronous nodes never suspends, so while prompts are waiting no loop round
+        trip is paid (starting the loop for each prompt cost about as much as running a small one).
+        When the queue is empty the thread blocks on the queue itself, as fast to wake as it gets;
+        the loop gets a turn first, and every LOOP_TURN_INTERVAL while busy, for the callbacks
+        prompts left on it (cancelled tasks of async nodes).
+        """
+        loop = asyncio.get_running_loop()
+        last_turn = loop.time()
         while not self._stopping.is_set():
-            item = self.queue.get(timeout=0.5)
+            item = self.queue.get(timeout=0)
+            if item is None or loop.time() - last_turn > LOOP_TURN_INTERVAL:
+                await asyncio.sleep(0)
+                last_turn = loop.time()
+            if item is None:
+                item = self.queue.get(timeout=0.5)  # 0.5 s: apply POST /free while idle
             self._apply_free()  # after the previous prompt, before the next (or while idle)
             if item is not None:
-                self._run_item(item)
+                await self._run_item(item)
 
     def _apply_free(self) -> None:
         if self._free_flags["free_memory"]:
@@ -287,10 +308,10 @@ class Runtime:
             device.soft_empty_cache()
         self._free_flags["free_memory"] = self._free_flags["unload_models"] = False
 
-    def _run_item(self, item: QueueItem) -> None:
+    async def _run_item(self, item: QueueItem) -> None:
         extra = {**item.extra_data, **item.sensitive}
         try:
-            result = self.executor.execute(item.prompt, item.prompt_id, extra, item.outputs_to_execute)
+            result = await self.executor.execute_async(item.prompt, item.prompt_id, extra, item.outputs_to_execute)
         except Exception:  # a runtime bug, not a node error: record it, keep the thread alive
             log.exception("executor failed on prompt %s", item.prompt_id)
             result = PromptResult({}, {}, False, [["execution_error", {
