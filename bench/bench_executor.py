@@ -16,6 +16,8 @@ import tempfile
 import time
 from typing import Any
 
+from toucan_nb.runtime.events import EventBus
+from toucan_nb.runtime.executor import PromptExecutor
 from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
 from toucan_nb.runtime.validation import validate_prompt
 
@@ -44,8 +46,9 @@ def measure(rt: Runtime, n: int, reps: int, color_base: int) -> dict[str, float]
         gc.collect()
         end_to_end_cold.append(timed(lambda p=cold: rt.run(p, timeout=600)))
         end_to_end_warm.append(timed(lambda p=warm: rt.run(p, timeout=600)))
-    # The executor alone, on the runtime's own executor object (idle now), from a validated prompt.
-    ex = rt.executor
+    # The executor alone, from a validated prompt: a PromptExecutor of its own on this thread (the
+    # runtime's serves its queue on the runtime's thread), with the same registry.
+    ex = PromptExecutor(rt.registry, EventBus())
     for rep in range(reps):
         prompt = chain(n, color_base + 10_000 + rep)
         outputs = validate_prompt(prompt, rt.registry).outputs

@@ -210,9 +210,17 @@ class PromptExecutor:
 
     # -- execution (executor thread) ------------------------------------------------------------
     def run(self, main: Coroutine[Any, Any, T]) -> T:
-        """Run `main` on this executor's event loop (created on first use) until it completes."""
+        """Run `main` on this executor's event loop (created on first use) until it completes.
+
+        One thread drives an executor: while a Runtime's worker serves its queue on this loop,
+        prompts go through the Runtime (`submit`/`run`), not through `execute`.
+        """
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
+        if self._loop.is_running():
+            main.close()
+            raise RuntimeError("this executor is serving a runtime's queue on another thread; "
+                               "submit prompts through the runtime")
         asyncio.set_event_loop(self._loop)
         return self._loop.run_until_complete(main)
 

@@ -157,3 +157,36 @@ def test_temp_dir_emptied_at_start_but_never_one_holding_other_folders(tmp_path)
                                load_builtin_nodes=False)).start()
     rt.stop()
     assert (tmp_path / "keep.txt").read_text() == "data"
+
+
+def test_a_started_runtimes_executor_is_driven_only_by_its_worker(runtime):
+    runtime.run(graph(), timeout=30)  # the worker's loop is up
+    with pytest.raises(RuntimeError, match="submit prompts through the runtime"):
+        runtime.executor.execute(graph(), "direct", {}, ["2"])
+    assert runtime.run(graph(3.0), timeout=30).outputs == {"2": {"value": [3.0]}}  # still serving
+
+
+def test_back_to_back_prompts_give_the_loop_a_turn_for_what_prompts_left_on_it(runtime):
+    import asyncio
+
+    ran = threading.Event()
+
+    class LeavesACallback:
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"value": ("FLOAT", {})}}
+
+        RETURN_TYPES = ("FLOAT",)
+        FUNCTION = "run"
+        OUTPUT_NODE = True
+
+        def run(self, value):
+            asyncio.get_running_loop().call_soon(ran.set)  # needs a loop turn to run
+            return (value,)
+
+    runtime.registry.register("LeavesACallback", LeavesACallback)
+    first = runtime.submit({"1": {"class_type": "LeavesACallback", "inputs": {"value": 1.0}}})
+    rest = [runtime.submit(graph(float(i))) for i in range(50)]  # keep the worker busy
+    for s in (first, *rest):
+        runtime.future(s.prompt_id).result(30)
+    assert ran.wait(5)
