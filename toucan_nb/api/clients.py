@@ -135,6 +135,8 @@ class ClientConnection:
         else:
             older = self._queued_progress.get(progress.prompt_id)
             if older is not None:
+                if self._outbox and self._outbox[-1] is older:
+                    return  # still the last frame waiting: it will be rendered with this state
                 older.dropped = True
             item = self._queued_progress[progress.prompt_id] = _Outgoing(None, progress=progress)
             self._outbox.append(item)

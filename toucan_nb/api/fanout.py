@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Executor
 
 from tornado.ioloop import IOLoop
@@ -161,15 +162,18 @@ class EventFanout:
 
     def dispatch(self, event: Event) -> None:
         """Track per-prompt state for `event` and send its frame to its recipients."""
-        prompt_id = getattr(event, "prompt_id", None)
-        if isinstance(event, ExecutionStart):
-            self._active.add(event.prompt_id)
-            self._progress[event.prompt_id] = ProgressFrames(event.prompt_id)
-        elif isinstance(event, ProgressState):
+        if isinstance(event, ProgressState):  # the commonest event: two per node
             frames = self._progress.get(event.prompt_id)
             if frames is None:
                 frames = self._progress[event.prompt_id] = ProgressFrames(event.prompt_id)
             frames.apply(event)
+            for conn in self._targets(event):
+                conn.send_progress(frames)
+            return
+        prompt_id = getattr(event, "prompt_id", None)
+        if isinstance(event, ExecutionStart):
+            self._active.add(event.prompt_id)
+            self._progress[event.prompt_id] = ProgressFrames(event.prompt_id)
         elif isinstance(event, Executing):
             if event.node is None:
                 self._active.discard(event.prompt_id)
@@ -190,11 +194,6 @@ class EventFanout:
             for conn in targets:
                 conn.send_preview(render)
             return
-        if isinstance(event, ProgressState):
-            progress = self._progress[event.prompt_id]
-            for conn in targets:
-                conn.send_progress(progress)
-            return
         frame = self._frame(event)
         for conn in targets:
             conn.send(frame)
@@ -208,17 +207,17 @@ class EventFanout:
             return wire.json_frame(event.event, event.payload)
         return wire.json_frame(event.name, event.data())
 
-    def _targets(self, event: Event) -> list[ClientConnection]:
+    def _targets(self, event: Event) -> Sequence[ClientConnection]:
         if not self.clients:
-            return []
+            return ()
         delivery = type(event).delivery
         client_id: str | None = getattr(event, "client_id", None)
         if delivery == "all" or (client_id is None and delivery == "client_or_all"):
             return list(self.clients)
         if client_id is None:
-            return []
+            return ()
         conn = self.clients.get(client_id)
-        return [conn] if conn is not None else []
+        return (conn,) if conn is not None else ()
 
     def _end_prompt(self, prompt_id: str) -> None:
         self._running.pop(prompt_id, None)

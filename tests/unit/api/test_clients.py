@@ -206,3 +206,21 @@ def test_snapshots_of_large_prompts_coalesce_without_a_backlog():
     assert small == [f for i in range(1, 6) for f in (f'{{"progress": {i}}}', f'{{"executing": {i}}}')]
     large = asyncio.run(scenario(EXACT_SNAPSHOT_NODES + 1))
     assert large == [*(f'{{"executing": {i}}}' for i in range(1, 5)), '{"progress": 5}', '{"executing": 5}']
+
+
+def test_back_to_back_snapshots_of_a_large_prompt_go_out_once_in_place():
+    from toucan_nb.api.clients import EXACT_SNAPSHOT_NODES
+
+    async def scenario() -> list[str | bytes]:
+        sink = SlowSink()
+        conn = ClientConnection("c", sink)
+        progress = _Snapshot("p", EXACT_SNAPSHOT_NODES + 1)
+        conn.send('{"executing": 1}')
+        for state in (1, 2, 3):  # finish of one node, start of the next: nothing in between
+            progress.state = state
+            conn.send_progress(progress)
+        conn.send('{"executing": 2}')
+        await _settle()
+        return sink.frames
+
+    assert asyncio.run(scenario()) == ['{"executing": 1}', '{"progress": 3}', '{"executing": 2}']
