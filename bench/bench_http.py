@@ -194,6 +194,13 @@ def _content_length(head: bytes) -> int:
     return 0
 
 
+def _ok(head: bytes, body: bytes) -> bytes:
+    """`body` of a 200 response; anything else fails the run."""
+    if not head.startswith(b"HTTP/1.1 200 "):
+        raise RuntimeError(f"{head!r} {body!r}")
+    return body
+
+
 class LeanHTTP:
     """One keep-alive HTTP/1.1 connection on a blocking socket: a request, then its response."""
 
@@ -213,9 +220,7 @@ class LeanHTTP:
         while len(rest) < length:
             rest += self.sock.recv(65536)
         self.buf = rest[length:]
-        if not head.startswith(b"HTTP/1.1 200 "):
-            raise RuntimeError(f"{head!r} {rest[:length]!r}")
-        return rest[:length]
+        return _ok(head, rest[:length])
 
     def post_prompt(self, body: bytes) -> str:
         return str(json.loads(self.post("/prompt", body))["prompt_id"])
@@ -301,9 +306,7 @@ def post_concurrently(port: int, bodies: list[bytes], connections: int) -> list[
         for body in share:
             writer.write(_request(port, "POST", "/prompt", body))
             head = await reader.readuntil(b"\r\n\r\n")
-            data = await reader.readexactly(_content_length(head))
-            if not head.startswith(b"HTTP/1.1 200 "):
-                raise RuntimeError(f"{head!r} {data!r}")
+            data = _ok(head, await reader.readexactly(_content_length(head)))
             ids.append(json.loads(data)["prompt_id"])
         writer.close()
         return ids

@@ -140,11 +140,9 @@ class EventFanout:
             self._wake_scheduled = False
         for event in batch:
             self.dispatch(event)
-        if self._active and self._timer is None:
-            self._interval = FLUSH_INTERVAL
-            with self._lock:
-                self._timer = self._loop.call_later(self._interval, self._tick)
-        elif not self._active and self._timer is not None:
+        if self._timer is None:
+            self._arm(FLUSH_INTERVAL)
+        elif not self._active:
             with self._lock:
                 self._loop.remove_timeout(self._timer)
                 self._timer = None
@@ -153,12 +151,17 @@ class EventFanout:
         with self._lock:
             idle = not self._pending
             self._timer = None
-        self._interval = min(self._interval * 2, MAX_FLUSH_INTERVAL) if idle else FLUSH_INTERVAL
-        if not idle:
-            self._flush()
-        if self._active and self._timer is None:
+        if idle:
+            self._arm(min(self._interval * 2, MAX_FLUSH_INTERVAL))
+        else:
+            self._flush()  # re-arms at FLUSH_INTERVAL
+
+    def _arm(self, interval: float) -> None:
+        """While a prompt runs, collect pending events `interval` seconds from now."""
+        if self._active:
+            self._interval = interval
             with self._lock:
-                self._timer = self._loop.call_later(self._interval, self._tick)
+                self._timer = self._loop.call_later(interval, self._tick)
 
     def dispatch(self, event: Event) -> None:
         """Track per-prompt state for `event` and send its frame to its recipients."""
