@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.support.vectors import load
 
@@ -92,6 +93,38 @@ def test_comfyui_harness_flags_and_testing_pack(tmp_path):
         view = proc.get(f"/view?filename={images[0]['filename']}&type=output&subfolder=")
         assert view.status == 200 and view.body[:4] == b"\x89PNG"
         ws.close()
+    finally:
+        assert proc.stop() == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_serve_runs_on_cuda_without_cpu_flag(tmp_path):
+    """Without --cpu the server reports the GPU in /system_stats and core nodes run on it: the
+    cached outputs keep torch's CUDA allocator holding memory after the prompt."""
+    proc = ServeProcess(str(tmp_path), cpu=False)
+    try:
+        device = proc.get("/system_stats").json()["devices"][0]
+        assert device["type"] == "cuda" and device["index"] == 0 and device["vram_total"] > 0
+        client_id = new_client_id()
+        ws = proc.ws(client_id)
+        recv(ws)
+        prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 2,
+                                                               "color": 0x336699}},
+                  "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 3, "sigma": 1.0}},
+                  "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "gpu"}}}
+        prompt_id = proc.post("/prompt", {"prompt": prompt, "client_id": client_id}).json()["prompt_id"]
+        while True:
+            msg = recv(ws)
+            assert msg["type"] != "execution_error", msg
+            if msg["type"] == "executing" and msg["data"] == {"node": None, "prompt_id": prompt_id}:
+                break
+        ws.close()
+        images = proc.get(f"/history/{prompt_id}").json()[prompt_id]["outputs"]["3"]["images"]
+        assert [i["filename"] for i in images] == ["gpu_00001_.png", "gpu_00002_.png"]
+        view = proc.get("/view?filename=gpu_00001_.png&type=output")
+        assert view.status == 200 and view.body[:4] == b"\x89PNG"
+        assert proc.get("/system_stats").json()["devices"][0]["torch_vram_total"] > 0
     finally:
         assert proc.stop() == 0
 

@@ -33,6 +33,9 @@ def get_torch_device() -> Any:
 
                 if _configured:
                     _device = torch.device(_configured)
+                    if _device.type == "cuda" and _device.index is None:
+                        # Tensors report "cuda:0", never "cuda": keep `t.device == get_torch_device()` true.
+                        _device = torch.device("cuda", torch.cuda.current_device())
                 elif not _force_cpu and torch.cuda.is_available():
                     _device = torch.device("cuda", torch.cuda.current_device())
                 else:

@@ -40,7 +40,7 @@ def test_load_rgba_gives_rgb_image_and_inverted_alpha_mask(active_folders):
     pixels[0, 1, 3] = 51            # 20% alpha
     pixels[1, 2, 3] = 0             # transparent
     _save_input(active_folders, "rgba.png", Image.fromarray(pixels, "RGBA"))
-    image, mask = LoadImage().load_image("rgba.png")
+    image, mask = (t.cpu() for t in LoadImage().load_image("rgba.png"))
     assert image.shape == (1, 2, 3, 3) and image.dtype == torch.float32
     assert torch.equal(image[0, :, :, 0], torch.ones(2, 3))
     assert torch.equal(image[0, :, :, 1:], torch.zeros(2, 3, 2))
