@@ -12,6 +12,7 @@ import concurrent.futures
 import gc
 import logging
 import os
+import random
 import shutil
 import threading
 import uuid
@@ -36,6 +37,17 @@ SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 CACHE_MODES = ("classic", "lru", "none", "ram")
 # Longest stretch of back-to-back prompts before the executor's loop gets a turn (seconds).
 LOOP_TURN_INTERVAL = 0.02
+
+# Prompt ids need uniqueness, not secrecy (they are listed by /queue): a private generator seeded
+# from the OS avoids uuid4's os.urandom system call, which on the IO thread hands the GIL to a busy
+# executor thread and waits up to a switch interval to get it back. Reseeded in forked children.
+_ids = random.Random()
+os.register_at_fork(after_in_child=_ids.seed)
+
+
+def new_prompt_id() -> str:
+    """A random (version 4) UUID string, as ComfyUI's prompt ids."""
+    return str(uuid.UUID(int=_ids.getrandbits(128), version=4))
 
 
 @dataclass
@@ -203,7 +215,7 @@ class Runtime:
         """Validate and queue a prompt. Raises PromptValidationError (nothing queued, counter advanced)."""
         if number is None:
             number = self.allocate_number(front)
-        prompt_id = str(uuid.uuid4()) if prompt_id is None else str(prompt_id)
+        prompt_id = new_prompt_id() if prompt_id is None else str(prompt_id)
         result = validate_prompt(prompt, self.registry, partial_execution_targets, prompt_id=prompt_id)
         extra = dict(extra_data or {})
         if client_id is not None or has_client_id:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import uuid
 
 import pytest
 
@@ -190,3 +192,19 @@ def test_back_to_back_prompts_give_the_loop_a_turn_for_what_prompts_left_on_it(r
     for s in (first, *rest):
         runtime.future(s.prompt_id).result(30)
     assert ran.wait(5)
+
+
+def test_prompt_ids_are_unique_uuid4_also_after_fork():
+    from toucan_nb.runtime.runtime import new_prompt_id
+
+    ids = {new_prompt_id() for _ in range(10_000)}
+    assert len(ids) == 10_000 and all(uuid.UUID(i).version == 4 for i in ids)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports its next id; the generator must not repeat the parent's
+        os.write(write, new_prompt_id().encode())
+        os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    assert child_id != new_prompt_id() and uuid.UUID(child_id).version == 4
