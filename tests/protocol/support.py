@@ -103,6 +103,22 @@ def recv(ws: websocket.WebSocket) -> Any:
     return msg if isinstance(msg, bytes) else json.loads(msg)
 
 
+def run_prompt(server: ServeProcess, prompt: dict[str, Any]) -> str:
+    """POST `prompt` with a /ws client attached and read until its `executing` null; its id."""
+    client_id = new_client_id()
+    ws = server.ws(client_id)
+    try:
+        recv(ws)  # the greeting
+        prompt_id = server.post("/prompt", {"prompt": prompt, "client_id": client_id}).json()["prompt_id"]
+        while True:
+            msg = recv(ws)
+            assert not isinstance(msg, dict) or msg["type"] != "execution_error", msg
+            if msg == {"type": "executing", "data": {"node": None, "prompt_id": prompt_id}}:
+                return str(prompt_id)
+    finally:
+        ws.close()
+
+
 def wait_idle(server: ServeProcess, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while server.get("/prompt").json()["exec_info"]["queue_remaining"]:

@@ -14,7 +14,7 @@ import torch
 
 from tests.support.vectors import load
 
-from .support import REPO, ServeProcess, new_client_id, recv
+from .support import REPO, ServeProcess, new_client_id, recv, run_prompt
 
 MISC = load("misc_routes.json")
 PACKS = os.path.join(REPO, "tests", "packs")
@@ -106,20 +106,11 @@ def test_serve_runs_on_cuda_without_cpu_flag(tmp_path):
     try:
         device = proc.get("/system_stats").json()["devices"][0]
         assert device["type"] == "cuda" and device["index"] == 0 and device["vram_total"] > 0
-        client_id = new_client_id()
-        ws = proc.ws(client_id)
-        recv(ws)
         prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 512, "height": 512, "batch_size": 2,
                                                                "color": 0x336699}},
                   "2": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 3, "sigma": 1.0}},
                   "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "gpu"}}}
-        prompt_id = proc.post("/prompt", {"prompt": prompt, "client_id": client_id}).json()["prompt_id"]
-        while True:
-            msg = recv(ws)
-            assert msg["type"] != "execution_error", msg
-            if msg["type"] == "executing" and msg["data"] == {"node": None, "prompt_id": prompt_id}:
-                break
-        ws.close()
+        prompt_id = run_prompt(proc, prompt)
         images = proc.get(f"/history/{prompt_id}").json()[prompt_id]["outputs"]["3"]["images"]
         assert [i["filename"] for i in images] == ["gpu_00001_.png", "gpu_00002_.png"]
         view = proc.get("/view?filename=gpu_00001_.png&type=output")
@@ -127,6 +118,35 @@ def test_serve_runs_on_cuda_without_cpu_flag(tmp_path):
         assert proc.get("/system_stats").json()["devices"][0]["torch_vram_total"] > 0
     finally:
         assert proc.stop() == 0
+
+
+def test_history_survives_a_restart_unless_no_persist(tmp_path):
+    """Issue 3 item 6 end to end; `--no-persist` starts empty as ComfyUI does (its own suite restarts
+    the server in one directory and counts history)."""
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
+              "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+    first = ServeProcess(str(tmp_path))
+    try:
+        prompt_id = run_prompt(first, prompt)
+    finally:
+        assert first.stop() == 0
+    second = ServeProcess(str(tmp_path))
+    try:
+        assert list(second.get("/history").json()) == [prompt_id]
+        assert [job["id"] for job in second.get("/api/jobs").json()["jobs"]] == [prompt_id]
+    finally:
+        assert second.stop() == 0
+    third = ServeProcess(str(tmp_path), "--no-persist")
+    try:
+        assert third.get("/history").json() == {} and third.get("/api/jobs").json()["jobs"] == []
+        assert run_prompt(third, prompt) in third.get("/history").json()
+    finally:
+        assert third.stop() == 0
+    fourth = ServeProcess(str(tmp_path))  # what --no-persist ran was not written
+    try:
+        assert list(fourth.get("/history").json()) == [prompt_id]
+    finally:
+        assert fourth.stop() == 0
 
 
 def test_sigint_stops_cleanly(tmp_path):

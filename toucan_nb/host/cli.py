@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -97,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-stdout", action="store_true", help="log to stdout instead of stderr")
     p.add_argument("--dont-print-server", action="store_true", help="no per-request log lines")
     p.add_argument("--quick-test-for-ci", action="store_true", help="start, then exit")
+    # toucan's own: history and the pending queue persist by default (DESIGN.md decision 5); ComfyUI
+    # starts empty, and test suites that restart it in one directory rely on that.
+    p.add_argument("--no-persist", action="store_true",
+                   default=os.environ.get("TOUCAN_NB_NO_PERSIST", "") not in ("", "0"),
+                   help="keep queue and history in memory only, as ComfyUI does (or TOUCAN_NB_NO_PERSIST=1)")
     ignored = p.add_argument_group("accepted for ComfyUI compatibility, without effect")
     for flag, kind in IGNORED_FLAGS:
         kwargs: dict[str, object] = {"default": argparse.SUPPRESS, "help": argparse.SUPPRESS}

@@ -110,6 +110,7 @@ def options_from_args(args: argparse.Namespace, argv: tuple[str, ...] = ()) -> S
         disable_all_custom_nodes=args.disable_all_custom_nodes,
         multi_user=args.multi_user,
         disable_metadata=args.disable_metadata,
+        persist=not args.no_persist,
     )
     extra = [path for group in (args.extra_model_paths_config or []) for path in group]
     for path in extra:

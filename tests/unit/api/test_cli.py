@@ -120,3 +120,12 @@ def test_bad_port_is_a_clean_error(tmp_path, caplog):
             assert cli.main(["--base-directory", str(tmp_path), "--port", str(port), "--quick-test-for-ci"]) == 2
     finally:
         busy.close()
+
+
+def test_no_persist_flag_and_environment(tmp_path, monkeypatch):
+    assert options(tmp_path).runtime_config.persist is True
+    assert options(tmp_path, "--no-persist").runtime_config.persist is False
+    monkeypatch.setenv("TOUCAN_NB_NO_PERSIST", "1")
+    assert options(tmp_path).runtime_config.persist is False
+    monkeypatch.setenv("TOUCAN_NB_NO_PERSIST", "0")
+    assert options(tmp_path).runtime_config.persist is True
