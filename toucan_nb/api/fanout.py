@@ -91,7 +91,7 @@ class ProgressFrames:
                 if value is None:
                     continue
                 if not isinstance(value, str):
-                    value = nodes[node_id] = json.dumps(node_id) + ": " + json.dumps(value.to_wire())
+                    value = nodes[node_id] = wire.progress_node_entry(value)
                 parts.append(value)
             self._frame = self._prefix + ", ".join(parts) + "}}}"
         return self._frame
@@ -202,6 +202,8 @@ class EventFanout:
             conn.send(frame)
 
     def _frame(self, event: Event) -> str | bytes:
+        if type(event) is Executing and event.node is not None:  # one per node: the hand-built frame
+            return wire.executing_frame(event.node, event.display_node, event.prompt_id)
         if isinstance(event, ProgressText):
             return wire.text_frame(event.node_id, event.text)
         if isinstance(event, CustomMessage):

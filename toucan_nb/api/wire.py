@@ -30,6 +30,51 @@ def json_frame(event_type: str, data: Any) -> str:
     return json.dumps({"type": event_type, "data": data})
 
 
+# json.dumps' own string encoder (ensure_ascii=True, the default): the hand-built frames below
+# quote strings exactly as json_frame does.
+_quote = json.encoder.encode_basestring_ascii
+
+
+def _value(value: Any) -> str:
+    """`value` as json.dumps writes it inside a frame; strings through the C encoder directly."""
+    if type(value) is str:
+        return _quote(value)
+    return json.dumps(value)
+
+
+def executing_frame(node: str, display_node: str | None, prompt_id: str) -> str:
+    """`executing` for a node that starts: byte-identical to `json_frame("executing", {...})`.
+
+    Built by hand because it is one of the two commonest frames (one per node) and json.dumps of
+    the nested dicts costs ~10x more.
+    """
+    return ('{"type": "executing", "data": {"node": ' + _value(node) + ', "display_node": '
+            + _value(display_node) + ', "prompt_id": ' + _value(prompt_id) + "}}")
+
+
+def progress_node_entry(entry: Any) -> str:
+    """`"<node_id>": {...}` for a `NodeProgress` in a `progress_state` frame's `nodes`, byte-identical
+    to `json.dumps(node_id) + ": " + json.dumps(entry.to_wire())` (the other commonest frame is a join
+    of these; unrolled, as a generic loop over to_wire() costs more than json.dumps)."""
+    node_id = entry.node_id
+    node = _value(node_id)
+    display = node if entry.display_node_id == node_id else _value(entry.display_node_id)
+    real = node if entry.real_node_id == node_id else _value(entry.real_node_id)
+    parent = "null" if entry.parent_node_id is None else _value(entry.parent_node_id)
+    return (f'{node}: {{"value": {_number(entry.value)}, "max": {_number(entry.max)}, "state": {_value(entry.state)}, '
+            f'"node_id": {node}, "prompt_id": {_value(entry.prompt_id)}, "display_node_id": {display}, '
+            f'"parent_node_id": {parent}, "real_node_id": {real}}}')
+
+
+def _number(value: Any) -> str:
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and value - value == 0.0:  # finite: NaN and infinities go through json.dumps
+        return float.__repr__(value)
+    return json.dumps(value)
+
+
 def status_data(queue_remaining: int, sid: str | None = None) -> dict[str, Any]:
     """`status` data; `sid` only in the per-connection greeting (protocol.md §13.1)."""
     data: dict[str, Any] = {"status": {"exec_info": {"queue_remaining": queue_remaining}}}

@@ -54,3 +54,26 @@ def test_progress_frames_match_the_snapshot_fold():
         snapshot.apply(event)
         assert frames.frame() == wire.json_frame("progress_state", snapshot.data())
     assert list(json.loads(frames.frame())["data"]["nodes"]) == ["1", "2"]
+
+
+# Strings json.dumps escapes (quotes, backslashes, control characters, non-ASCII, surrogates) and
+# values that are not strings or finite floats, which must take json.dumps' own path.
+_ODD_IDS = ["7", "", 'a"b', "back\\slash", "tab\tnew\nline\x00", "ünï", "雪", "\U0001f600", "\ud800", "10:2.5"]
+_ODD_NUMBERS = [0, 1, -3, 2**70, 0.5, 1e-7, 1e22, -0.0, float("nan"), float("inf"), float("-inf"), True, None]
+
+
+def test_hand_built_executing_frame_is_byte_identical():
+    for node in _ODD_IDS:
+        for display in (node, "other", None):
+            data = {"node": node, "display_node": display, "prompt_id": "p-" + node}
+            assert wire.executing_frame(node, display, "p-" + node) == wire.json_frame("executing", data)
+
+
+def test_hand_built_progress_entry_is_byte_identical():
+    for i, node in enumerate(_ODD_IDS):
+        for value in _ODD_NUMBERS:
+            for parent in (None, node, "9"):
+                entry = NodeProgress(node, ["pending", "running", "finished", "error"][i % 4], value,
+                                     _ODD_NUMBERS[i], "prompt\u00e9", _ODD_IDS[-i], parent, node if i % 2 else "r")
+                expected = json.dumps(node) + ": " + json.dumps(entry.to_wire())
+                assert wire.progress_node_entry(entry) == expected
