@@ -321,6 +321,10 @@ class Runtime:
         self._free_flags["free_memory"] = self._free_flags["unload_models"] = False
 
     async def _run_item(self, item: QueueItem) -> None:
+        if self.store is not None:
+            # The running mark must be on disk before node code runs: if that code kills the
+            # process, a restart reports the prompt as failed instead of running it again.
+            self.store.flush()
         extra = {**item.extra_data, **item.sensitive}
         try:
             result = await self.executor.execute_async(item.prompt, item.prompt_id, extra, item.outputs_to_execute)

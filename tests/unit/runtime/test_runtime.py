@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import uuid
 
@@ -208,3 +210,43 @@ def test_prompt_ids_are_unique_uuid4_also_after_fork():
     child_id = os.read(read, 64).decode()
     os.waitpid(pid, 0)
     assert child_id != new_prompt_id() and uuid.UUID(child_id).version == 4
+
+
+_CRASHING_PROCESS = """
+import os, sys, time
+from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+class Crash:
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {}}
+
+    def run(self):
+        os._exit(3)  # the node takes the whole process down, as a segfault or the OOM killer would
+
+rt = Runtime(RuntimeConfig(base_dir=sys.argv[1]))
+rt.registry.register("Crash", Crash)
+rt.start()
+print(rt.submit({"1": {"class_type": "Crash", "inputs": {}}}).prompt_id, flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_prompt_that_kills_the_process_is_an_error_after_restart_not_run_again(tmp_path):
+    for _ in range(3):  # the running mark must be on disk before node code runs, every time
+        base = tmp_path / uuid.uuid4().hex
+        child = subprocess.run([sys.executable, "-c", _CRASHING_PROCESS, str(base)], capture_output=True,
+                               text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(os.path.dirname(
+                                   os.path.dirname(os.path.abspath(__file__))))))
+        assert child.returncode == 3, child.stderr
+        prompt_id = child.stdout.strip()
+        rt = make_runtime(base).start()
+        try:
+            assert rt.queue.pending() == [] and rt.queue.running() == []
+            assert rt.history.get_one(prompt_id)["status"]["status_str"] == "error"
+        finally:
+            rt.stop()
