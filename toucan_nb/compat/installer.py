@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 
 ALIAS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "aliases")
 ALIAS_NAMES: tuple[str, ...] = ("comfy", "comfy_execution", "comfy_api", "folder_paths", "server", "nodes")
-# Names only a ComfyUI checkout provides; finding any of them elsewhere means a real install.
-# `server` and `nodes` are too generic to say so: an unrelated module of that name is shadowed.
-_COMFYUI_MARKERS: tuple[str, ...] = ("comfy", "comfy_execution", "comfy_api", "folder_paths")
+# A real ComfyUI is its `comfy` package (a checkout or install has it at the top level). A lone
+# `comfy_execution` or `comfy_api` is not one: client code such as ComfyUI's own test suite puts a
+# copy of `comfy_execution.graph_utils` on the path, which the aliases then shadow (with a warning).
+# `server` and `nodes` are too generic to say anything: an unrelated module of that name is shadowed.
+_COMFYUI_MARKERS: tuple[str, ...] = ("comfy",)
 
 _lock = threading.Lock()
 

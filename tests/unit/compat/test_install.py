@@ -90,6 +90,21 @@ def test_real_comfyui_is_never_shadowed(tmp_path):
     assert out.split("\n")[:2] == ["True False False", "True True"]
 
 
+def test_a_lone_comfy_execution_on_the_path_is_not_a_real_comfyui(tmp_path):
+    """ComfyUI's test suite imports GraphBuilder client-side from a comfy_execution on PYTHONPATH,
+    which the server it starts inherits; the aliases still install there, shadowing that copy."""
+    client = tmp_path / "client"
+    (client / "comfy_execution").mkdir(parents=True)
+    (client / "comfy_execution" / "__init__.py").write_text("CLIENT_COPY = True\n")
+    out = run_python("""
+        import toucan_nb.compat as compat
+        print(compat.find_real_comfyui(), compat.install(RT()))
+        import comfy_execution.graph
+        print(getattr(comfy_execution, "CLIENT_COPY", False), hasattr(comfy_execution.graph, "ExecutionBlocker"))
+    """, cwd=str(tmp_path), extra_path=str(client), with_runtime=True)
+    assert out.split("\n")[:2] == ["None True", "False True"]
+
+
 def test_generic_names_already_imported_are_left_alone(tmp_path):
     other = tmp_path / "other"
     other.mkdir()
