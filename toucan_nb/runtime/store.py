@@ -6,9 +6,12 @@ Values are JSON columns, encoded with one `dumps` per write on the store's write
 ("toucan-store"), off the caller's path (a 500-node prompt takes milliseconds to encode): callers
 hand over values they no longer change, as a queued prompt and a finished history entry are. A
 value that cannot be encoded loses its own row (logged), not the batch. The SQL runs there too,
-which commits whatever has gathered in one transaction: callers never wait for SQLite, and a
-burst of prompts costs one commit per batch instead of four per prompt. A crash loses at most the
-batch being gathered (milliseconds). Reads (`load_*`, `recover`, start-up only) and `close()`
+which commits whatever has gathered (for `GATHER_SECONDS` after the first write) in one
+transaction: callers never wait for SQLite, and a burst of prompts costs one commit per batch
+instead of four per prompt. A crash loses at most the batch being gathered (milliseconds), with
+one exception: the executor commits a prompt's running mark itself (`write_through`, taking the
+queued writes with it) before the prompt's node code runs, so a prompt that kills the process is
+reported failed after a restart instead of being run again. Reads (`load_*`, `recover`, start-up only) and `close()`
 first wait for the writes queued before them (`flush`). One connection, guarded by a lock, does
 all reads and writes; every public method may be called from any thread.
 
@@ -43,6 +46,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -54,6 +58,7 @@ log = logging.getLogger(__name__)
 
 DB_FILENAME = "toucan.db"
 SCHEMA_VERSION = 1
+GATHER_SECONDS = 0.002  # how long the writer thread lets writes gather after the first one
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -180,23 +185,42 @@ class Store:
             with self._writes_changed:
                 while not self._writes and not self._closing:
                     self._writes_changed.wait()
-                batch, self._writes = self._writes, []
-                if not batch:
+                if not self._writes:
                     return  # closing, nothing left
-            with self._lock:
-                conn = self._conn
-                try:
-                    conn.execute("BEGIN")
-                    for op in batch:
-                        op(conn)
-                    conn.execute("COMMIT")
-                except Exception:
-                    log.exception("store: a batch of %d writes failed and was rolled back", len(batch))
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                closing = self._closing
+            if not closing:
+                # Let writes gather: one commit for a burst, and the executor's write_through of a
+                # prompt's running mark (which takes the batch with it) rarely finds this thread
+                # holding the connection.
+                time.sleep(GATHER_SECONDS)
+            self.write_through()
+
+    def write_through(self) -> None:
+        """Commit every write queued so far, on the calling thread, now.
+
+        The writer thread's loop, and the way for a caller whose write must be on disk before it goes
+        on (a prompt's running mark, before node code can take the process down) without waiting for
+        that thread to be scheduled. The batch is taken under the connection lock, so writes commit
+        in the order they were queued whoever commits them.
+        """
+        with self._lock:
             with self._writes_changed:
-                self._written += len(batch)
-                self._writes_changed.notify_all()
+                batch, self._writes = self._writes, []
+            if not batch:
+                return
+            conn = self._conn
+            try:
+                conn.execute("BEGIN")
+                for op in batch:
+                    op(conn)
+                conn.execute("COMMIT")
+            except Exception:
+                log.exception("store: a batch of %d writes failed and was rolled back", len(batch))
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+        with self._writes_changed:
+            self._written += len(batch)
+            self._writes_changed.notify_all()
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every write queued so far is committed; False on timeout."""

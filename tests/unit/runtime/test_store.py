@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -371,5 +373,36 @@ def test_a_value_that_cannot_be_encoded_loses_only_its_own_row(tmp_path, caplog)
             assert store.flush()
         assert [i.prompt_id for _, i in store.load_pending()] == ["good-before", "good-after"]
         assert any("circular" in r.getMessage() for r in caplog.records)
+    finally:
+        store.close()
+
+
+class _LockSlowForTheWriter:
+    """The store's connection lock, but the writer thread dawdles before taking it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        if threading.current_thread().name == "toucan-store":
+            time.sleep(0.05)
+        self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
+def test_write_through_keeps_queue_order_against_the_writer_thread(store: Store) -> None:
+    """A prompt's running mark is committed on the executor's thread (write_through) while the writer
+    thread may be about to commit the prompt's pending row: the mark must not land first (it would
+    update nothing, and a restart would run the prompt again)."""
+    store._lock = _LockSlowForTheWriter()  # type: ignore[assignment]
+    store.insert_pending(1, item(1, "p1"))
+    time.sleep(0.01)  # the writer thread has woken up and is on its way to the lock
+    store.mark_running(1, 1000)
+    store.write_through()
+    store = reopen(store)
+    try:
+        assert [e.prompt_id for e in store.recover()] == ["p1"] and store.load_pending() == []
     finally:
         store.close()
