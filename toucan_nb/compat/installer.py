@@ -7,7 +7,9 @@ package `__path__` like any package's, so `import comfy.utils` and
 `from comfy.comfy_types.node_typing import IO` behave as in ComfyUI.
 
 Nothing happens at import time: `install()` adds the finder, and only when no real ComfyUI is
-importable (we never shadow a real install). Call from any thread; install/detach are serialised.
+importable (a kernel never shadows a real install), unless asked to: `toucan-nb serve` always uses
+the aliases, since there the live server and executor are toucan_nb's. Call from any thread;
+install/detach are serialised.
 """
 
 from __future__ import annotations
@@ -96,20 +98,22 @@ def aliases_installed() -> bool:
     return _installed_finder() is not None
 
 
-def install(runtime: Any) -> bool:
+def install(runtime: Any, *, shadow_real: bool = False) -> bool:
     """Install the alias modules (unless real ComfyUI is importable) and attach `runtime` to them.
 
     Idempotent; a second call with another runtime re-attaches. Returns True when the aliases are
     in use, False when a real ComfyUI was found and left alone (custom nodes then see ComfyUI's own
-    globals, not this runtime).
+    globals, not this runtime). `shadow_real=True` installs them regardless (`toucan-nb serve`),
+    with a warning that names the real modules they hide.
     """
     with _lock:
         if _installed_finder() is None:
             real = find_real_comfyui()
-            if real is not None:
+            if real is not None and not shadow_real:
                 log.warning("compat: a real ComfyUI is importable (%s); not installing the aliases", real)
                 state.attach(runtime)
                 return False
+            shadowed: list[str] = []
             for name in ALIAS_NAMES:
                 existing = sys.modules.get(name)
                 if existing is not None and not _is_ours(existing):
@@ -120,7 +124,10 @@ def install(runtime: Any) -> bool:
                     continue
                 spec = _find_elsewhere(name)
                 if spec is not None:
-                    log.warning("compat: the %r alias shadows the module at %s", name, spec.origin)
+                    where = spec.origin or " ".join(dict.fromkeys(spec.submodule_search_locations or ())) or "?"
+                    shadowed.append(f"{name} ({where})")  # a namespace package has no origin
+            if shadowed:
+                log.warning("compat: toucan_nb's ComfyUI modules shadow %s", ", ".join(shadowed))
             names = [n for n in ALIAS_NAMES if n not in sys.modules or _is_ours(sys.modules[n])]
             sys.meta_path.insert(0, AliasFinder(names))
             importlib.invalidate_caches()

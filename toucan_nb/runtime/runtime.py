@@ -74,6 +74,9 @@ class RuntimeConfig:
     persist: bool = True
     multi_user: bool = False
     disable_metadata: bool = False
+    # Provide toucan_nb's ComfyUI modules even where a real ComfyUI is importable (`toucan-nb serve`:
+    # there the live server and executor are ours, and the real ones' globals would stay unset).
+    shadow_real_comfyui: bool = False
 
     def __post_init__(self) -> None:
         if self.cache_mode not in CACHE_MODES:
@@ -135,7 +138,7 @@ class Runtime:
             set_metadata_enabled(not c.disable_metadata)
         from toucan_nb import compat
 
-        compat.install(self)
+        compat.install(self, shadow_real=c.shadow_real_comfyui)
         dirs = [*self.folders.custom_nodes_dirs, *c.custom_node_dirs]
         from toucan_nb.runtime.loader import load_custom_nodes
 

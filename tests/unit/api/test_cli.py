@@ -22,6 +22,7 @@ def test_defaults(tmp_path):
     c = opts.runtime_config
     assert (c.cache_mode, c.cache_size, c.preview_method, c.cpu, c.multi_user) == ("classic", 0, "none", False, False)
     assert c.base_dir == str(tmp_path) and opts.cors_origin is None and opts.max_upload_size_mb == 100
+    assert c.shadow_real_comfyui  # serve's custom nodes talk to this server, even from a ComfyUI checkout
 
 
 def test_serve_word_is_optional():

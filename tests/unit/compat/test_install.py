@@ -90,6 +90,22 @@ def test_real_comfyui_is_never_shadowed(tmp_path):
     assert out.split("\n")[:2] == ["True False False", "True True"]
 
 
+def test_serve_shadows_a_real_comfyui_when_asked(tmp_path):
+    """`toucan-nb serve` started from a ComfyUI checkout (ComfyUI's harness runs `python main.py`
+    there): custom nodes must get the modules wired to this server, not ComfyUI's unstarted ones."""
+    real = tmp_path / "comfyui"
+    (real / "comfy").mkdir(parents=True)
+    (real / "comfy" / "__init__.py").write_text("REAL = True\n")
+    (real / "server.py").write_text("REAL = True\n")
+    out = run_python("""
+        import toucan_nb.compat as compat
+        print(compat.find_real_comfyui() is not None, compat.install(RT(), shadow_real=True))
+        import comfy, server
+        print(getattr(comfy, "REAL", False), getattr(server, "REAL", False), server.PromptServer.instance is not None)
+    """, cwd=str(tmp_path), extra_path=str(real), with_runtime=True)
+    assert out.split("\n")[:2] == ["True True", "False False True"]
+
+
 def test_a_lone_comfy_execution_on_the_path_is_not_a_real_comfyui(tmp_path):
     """ComfyUI's test suite imports GraphBuilder client-side from a comfy_execution on PYTHONPATH,
     which the server it starts inherits; the aliases still install there, shadowing that copy."""
