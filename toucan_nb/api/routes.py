@@ -33,7 +33,7 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/prompt", queue.PromptHandler),
     Route(r"/queue", queue.QueueHandler),
     Route(r"/history", queue.HistoryHandler),
-    Route(r"/history/" + _SEGMENT, queue.HistoryHandler),
+    Route(r"/history/" + _SEGMENT, queue.HistoryEntryHandler),
     Route(r"/interrupt", queue.InterruptHandler),
     Route(r"/free", queue.FreeHandler),
     Route(r"/ws", WebSocketApiHandler),

@@ -48,6 +48,27 @@ def test_every_mirrored_route_is_mounted_twice(server):
         assert (("/api" + route.path + "$") in rules) == route.mirror
 
 
+def test_every_handler_method_takes_its_routes_path_arguments():
+    """A method that cannot take a route's captured path segments fails with a TypeError (a 500) on
+    every request to that path; each must answer or be missing (405)."""
+    import inspect
+    import re
+
+    from tornado.web import RequestHandler
+
+    for route in ROUTES:
+        captured = re.compile(route.path).groups
+        for name in ("get", "post", "put", "delete", "patch", "head", "options"):
+            method = getattr(route.handler, name, None)
+            if method is None or method is getattr(RequestHandler, name, None):
+                continue
+            params = [p for p in inspect.signature(method).parameters.values() if p.name != "self"]
+            if any(p.kind == p.VAR_POSITIONAL for p in params):
+                continue
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            assert len(positional) >= captured, (route.path, route.handler.__name__, name)
+
+
 def test_unknown_path_and_method_are_json(server):
     missing = server.get("/no/such/route")
     assert missing.status == 404 and missing.content_type == JSON and missing.json() == {"error": "Not Found"}

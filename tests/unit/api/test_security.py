@@ -80,6 +80,7 @@ PROBES = [
     ("POST", "/upload/mask", b"garbage"), ("PATCH", "/internal/logs/subscribe", b"[]"),
     ("POST", "/userdata/%2e%2e", b"x"), ("POST", "/userdata/a/move/%00", None),
     ("DELETE", "/userdata/..%2F..%2Fuser", None), ("GET", "/view?filename=a&type=input&subfolder=%00", None),
+    ("POST", "/history/x", b"{}"), ("POST", "/api/history/%2e%2e", b"{}"),
 ]
 
 
@@ -89,3 +90,11 @@ def test_probe_never_crashes(server, method, path, body):
     assert 400 <= resp.status < 500, (method, path, resp.status, resp.body)
     assert resp.content_type in (JSON, "text/plain; charset=utf-8"), (method, path)
     assert server.get("/features").status == 200
+
+
+@pytest.mark.parametrize("path", ["/upload/image", "/upload/mask"])
+def test_malformed_multipart_upload_is_a_400(server, path):
+    resp = server.request("POST", path, body=b'--b\r\nContent-Disposition: form-data; name="image"',
+                          headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert resp.status == 400 and resp.content_type == JSON
+    assert "multipart" in resp.json()["error"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from tornado.httputil import HTTPFile, parse_body_arguments
+from tornado.httputil import HTTPFile, HTTPInputError, parse_body_arguments
 from tornado.web import HTTPError
 
 from toucan_nb.api import media
@@ -44,8 +44,11 @@ class _UploadHandler(ApiHandler):
         """The multipart (or urlencoded) form: text fields and files."""
         arguments: dict[str, list[bytes]] = {}
         files: dict[str, list[HTTPFile]] = {}
-        parse_body_arguments(self.request.headers.get("Content-Type", ""), self.body(), arguments, files,
-                             self.request.headers)
+        try:
+            parse_body_arguments(self.request.headers.get("Content-Type", ""), self.body(), arguments, files,
+                                 self.request.headers)
+        except HTTPInputError as exc:  # a malformed multipart body (tornado >= 6.5 raises)
+            raise bad_request(str(exc.__cause__ or exc)) from None
         fields = {}
         for key, values in arguments.items():
             try:

@@ -111,13 +111,9 @@ class QueueHandler(ApiHandler):
 
 
 class HistoryHandler(ApiHandler):
-    def get(self, prompt_id: str | None = None) -> None:
-        history = self.runtime.history
-        if prompt_id is not None:
-            entry = history.get_one(prompt_id)
-            self.write_json({} if entry is None else {prompt_id: entry})
-            return
+    def get(self) -> None:
         # Deviation: non-integer values are a 400 here (ComfyUI: 500).
+        history = self.runtime.history
         self.write_json(history.get(max_items=self.query_int("max_items"), offset=self.query_int("offset")))
 
     def post(self) -> None:
@@ -127,6 +123,14 @@ class HistoryHandler(ApiHandler):
         if "delete" in data:
             self.runtime.history.delete(_ids(data["delete"], "delete"))
         self.write_empty()
+
+
+class HistoryEntryHandler(ApiHandler):
+    """GET /history/{prompt_id}; other methods are a 405, as ComfyUI's route table gives."""
+
+    def get(self, prompt_id: str) -> None:
+        entry = self.runtime.history.get_one(prompt_id)
+        self.write_json({} if entry is None else {prompt_id: entry})
 
 
 class InterruptHandler(ApiHandler):
