@@ -63,16 +63,25 @@ def input_files(images_only: bool) -> list[str]:
     return sorted(names)
 
 
+def _input_path(image: str) -> str:
+    """The file an image name refers to, refusing names that lead out of the served folders."""
+    path = folders.active().annotated_filepath_within(image)
+    if path is None:
+        raise ValueError(f"Invalid image file: {image} (outside the input, output and temp folders)")
+    return path
+
+
 def _file_sha256(image: str) -> str:
     digest = hashlib.sha256()
-    with open(folders.active().get_annotated_filepath(image), "rb") as f:
+    with open(_input_path(image), "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
 def _validate_image_name(image: str) -> bool | str:
-    if not folders.active().exists_annotated_filepath(image):
+    path = folders.active().annotated_filepath_within(image)
+    if path is None or not os.path.exists(path):
         return f"Invalid image file: {image}"
     return True
 
@@ -139,7 +148,7 @@ class LoadImage:
 
     def load_image(self, image: str) -> tuple[torch.Tensor, torch.Tensor]:
         device = get_torch_device()
-        with _pillow(Image.open, folders.active().get_annotated_filepath(image)) as img:
+        with _pillow(Image.open, _input_path(image)) as img:
             images, masks = _decode_frames(img, device)
         if len(images) == 1:
             return images[0], masks[0]
@@ -167,7 +176,7 @@ class LoadImageMask:
 
     def load_image(self, image: str, channel: str) -> tuple[torch.Tensor]:
         device = get_torch_device()
-        with _pillow(Image.open, folders.active().get_annotated_filepath(image)) as opened:
+        with _pillow(Image.open, _input_path(image)) as opened:
             img = _pillow(ImageOps.exif_transpose, opened)
             if img.getbands() != ("R", "G", "B", "A"):
                 img = _rescale_32bit(img).convert("RGBA")

@@ -118,6 +118,18 @@ class Folders:
     def exists_annotated_filepath(self, name: str) -> bool:
         return os.path.exists(self.get_annotated_filepath(name))
 
+    def annotated_filepath_within(self, name: str) -> str | None:
+        """`get_annotated_filepath(name)` if it stays inside its folder (input, or the annotated one),
+        symlinks resolved; None for `..`, absolute paths and links that lead out.
+
+        Deviation: ComfyUI's core loaders open whatever the joined path names, so a prompt could read
+        any image on the machine; toucan_nb's core nodes read only what the folders serve.
+        """
+        bare, base = self.annotated_filepath(name)
+        base = self.input_dir if base is None else base
+        path = os.path.join(base, bare)
+        return path if "\x00" not in name and is_within(path, base) else None
+
     # -- model folders ----------------------------------------------------------------------
     def map_legacy(self, folder_name: str) -> str:
         return LEGACY_NAMES.get(folder_name, folder_name)

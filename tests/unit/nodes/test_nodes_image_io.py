@@ -114,6 +114,26 @@ def test_validate_inputs_message_matches_comfyui(active_folders):
     assert LoadImage.VALIDATE_INPUTS("yes.png") is True
 
 
+def test_loaders_refuse_names_that_lead_out_of_the_folders(active_folders, tmp_path):
+    """Deviation from ComfyUI (whose loaders open any joined path): a prompt cannot read an image
+    outside input/output/temp by `..`, an absolute path or a symlink that leads out."""
+    secret = tmp_path / "secret_dir" / "secret.png"
+    secret.parent.mkdir()
+    Image.new("RGB", (2, 2), (7, 7, 7)).save(secret)
+    os.symlink(secret, os.path.join(active_folders.input_dir, "link.png"))
+    os.makedirs(os.path.join(active_folders.input_dir, "sub"), exist_ok=True)
+    _save_input(active_folders, "sub/ok.png", Image.new("RGB", (2, 2)))
+    relative = os.path.relpath(secret, active_folders.input_dir)
+    for name in (str(secret), relative, "link.png", f"{relative} [output]", "a\x00.png"):
+        for node in (LoadImage, LoadImageMask):
+            assert node.VALIDATE_INPUTS(name) == f"Invalid image file: {name}"
+        with pytest.raises(ValueError, match="outside the input, output and temp folders"):
+            LoadImage().load_image(name)
+        with pytest.raises(ValueError):
+            LoadImage.IS_CHANGED(name)
+    assert LoadImage.VALIDATE_INPUTS("sub/ok.png") is True and LoadImage().load_image("sub/ok.png")[0].shape[1] == 2
+
+
 def test_load_image_mask_channels(active_folders):
     _save_input(active_folders, "c.png", Image.new("RGBA", (2, 2), (255, 102, 0, 51)))
     node = LoadImageMask()
