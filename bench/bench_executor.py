@@ -72,6 +72,9 @@ def main() -> None:
         rt = Runtime(RuntimeConfig(base_dir=base, persist=args.persist)).start()
         try:
             rt.run(chain(20, 1), timeout=60)  # warm torch and the node classes
+            from toucan_nb.runtime.device import get_torch_device
+
+            print(f"nodes run on {get_torch_device()}")
             print(f"{'N':>6} {'e2e uncached':>13} {'e2e cached':>11} {'exec uncached':>14} {'exec cached':>12}"
                   f" {'us/node unc':>12} {'us/node cached':>15}")
             for i, n in enumerate(sizes):
