@@ -8,7 +8,7 @@ hand over values they no longer change, as a queued prompt and a finished histor
 value that cannot be encoded loses its own row (logged), not the batch. The SQL runs there too,
 which commits whatever has gathered (for `GATHER_SECONDS` after the first write) in one
 transaction: callers never wait for SQLite, and a burst of prompts costs one commit per batch
-instead of four per prompt. A crash loses at most the batch being gathered (milliseconds), with
+instead of four per prompt. A crash loses at most the batch being gathered (up to 20 ms of writes), with
 one exception: the executor commits a prompt's running mark itself (`write_through`, taking the
 queued writes with it) before the prompt's node code runs, so a prompt that kills the process is
 reported failed after a restart instead of being run again. Reads (`load_*`, `recover`, start-up only) and `close()`
@@ -46,7 +46,6 @@ import json
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,7 @@ log = logging.getLogger(__name__)
 
 DB_FILENAME = "toucan.db"
 SCHEMA_VERSION = 1
-GATHER_SECONDS = 0.002  # how long the writer thread lets writes gather after the first one
+GATHER_SECONDS = 0.02  # how long the writer thread lets writes gather after the first one
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -151,6 +150,7 @@ class Store:
         self._queued = 0  # writes handed over so far
         self._written = 0  # writes committed (or failed and logged) so far
         self._closing = False
+        self._closed_event = threading.Event()  # set with _closing: wakes a gathering writer
         self._writes_changed = threading.Condition()
         self._writer: threading.Thread | None = None
         # isolation_level=None: autocommit; multi-statement writes use explicit transactions.
@@ -191,8 +191,8 @@ class Store:
             if not closing:
                 # Let writes gather: one commit for a burst, and the executor's write_through of a
                 # prompt's running mark (which takes the batch with it) rarely finds this thread
-                # holding the connection.
-                time.sleep(GATHER_SECONDS)
+                # holding the connection. close() cuts the wait short.
+                self._closed_event.wait(GATHER_SECONDS)
             self.write_through()
 
     def write_through(self) -> None:
@@ -223,7 +223,9 @@ class Store:
             self._writes_changed.notify_all()
 
     def flush(self, timeout: float | None = 10.0) -> bool:
-        """Wait until every write queued so far is committed; False on timeout."""
+        """Commit every write queued so far (here, rather than wait out the writer's gathering);
+        False if one still in the writer thread's hands is not committed within `timeout`."""
+        self.write_through()
         with self._writes_changed:
             target = self._queued
             return self._writes_changed.wait_for(lambda: self._written >= target, timeout)
@@ -381,6 +383,7 @@ class Store:
         """
         with self._writes_changed:
             self._closing = True
+            self._closed_event.set()
             self._writes_changed.notify_all()
         if self._writer is not None and self._writer is not threading.current_thread():
             self._writer.join()
