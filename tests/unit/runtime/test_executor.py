@@ -10,21 +10,12 @@ import pytest
 
 from toucan_nb.runtime import events as ev
 from toucan_nb.runtime.executor import PromptExecutor
-from toucan_nb.runtime.registry import NodeRegistry
 from toucan_nb.runtime.validation import validate_prompt
 
 from . import executor_nodes
-from .executor_nodes import CALLS, NODES
+from .executor_nodes import CALLS
 
 CACHE_MODES = [("classic", 0), ("lru", 100), ("none", 0), ("ram", 0)]
-
-
-@pytest.fixture
-def registry() -> NodeRegistry:
-    reg = NodeRegistry()
-    for name, cls in NODES.items():
-        reg.register(name, cls)
-    return reg
 
 
 class Recorder:

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import pytest
-
 from toucan_nb.runtime import signature as sig
 from toucan_nb.runtime.prompt import DynamicPrompt
 from toucan_nb.runtime.registry import NodeRegistry
 
 from .executor_nodes import NODES
-
-
-@pytest.fixture
-def registry() -> NodeRegistry:
-    reg = NodeRegistry()
-    for name, cls in NODES.items():
-        reg.register(name, cls)
-    return reg
 
 
 def build(registry: NodeRegistry, prompt: dict) -> sig.SignatureBuilder:
