@@ -8,12 +8,13 @@ hand over values they no longer change, as a queued prompt and a finished histor
 value that cannot be encoded loses its own row (logged), not the batch. The SQL runs there too,
 which commits whatever has gathered (for `GATHER_SECONDS` after the first write) in one
 transaction: callers never wait for SQLite, and a burst of prompts costs one commit per batch
-instead of four per prompt. A crash loses at most the batch being gathered (up to 20 ms of writes), with
-one exception: the executor commits a prompt's running mark itself (`write_through`, taking the
-queued writes with it) before the prompt's node code runs, so a prompt that kills the process is
-reported failed after a restart instead of being run again. Reads (`load_*`, `recover`, start-up only) and `close()`
-first wait for the writes queued before them (`flush`). One connection, guarded by a lock, does
-all reads and writes; every public method may be called from any thread.
+instead of four per prompt. A crash loses at most the batch being gathered (up to 20 ms of
+writes), with one exception: the executor commits a prompt's running mark itself
+(`write_through`, taking the queued writes with it) before the prompt's node code runs, so a
+prompt that kills the process is reported failed after a restart instead of being run again.
+Reads (`load_*`, `recover`, start-up only) and `close()` first commit the writes queued before
+them (`flush`). One connection, guarded by a lock, does all reads and writes; every public method
+may be called from any thread.
 
 The connection holds SQLite's EXCLUSIVE locking mode: a second runtime opening the same file (another
 kernel, or another Runtime in this process) gets `StoreLockedError` instead of silently sharing our
@@ -149,8 +150,7 @@ class Store:
         self._writes: list[_Write] = []
         self._queued = 0  # writes handed over so far
         self._written = 0  # writes committed (or failed and logged) so far
-        self._closing = False
-        self._closed_event = threading.Event()  # set with _closing: wakes a gathering writer
+        self._closing = threading.Event()  # set by close(); also cuts a gathering writer's wait short
         self._writes_changed = threading.Condition()
         self._writer: threading.Thread | None = None
         # isolation_level=None: autocommit; multi-statement writes use explicit transactions.
@@ -174,7 +174,7 @@ class Store:
     def _write(self, op: _Write) -> None:
         """Hand a write to the writer thread (see the module docstring)."""
         with self._writes_changed:
-            if self._closing:
+            if self._closing.is_set():
                 raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
             self._writes.append(op)
             self._queued += 1
@@ -183,16 +183,14 @@ class Store:
     def _write_loop(self) -> None:
         while True:
             with self._writes_changed:
-                while not self._writes and not self._closing:
+                while not self._writes and not self._closing.is_set():
                     self._writes_changed.wait()
                 if not self._writes:
                     return  # closing, nothing left
-                closing = self._closing
-            if not closing:
-                # Let writes gather: one commit for a burst, and the executor's write_through of a
-                # prompt's running mark (which takes the batch with it) rarely finds this thread
-                # holding the connection. close() cuts the wait short.
-                self._closed_event.wait(GATHER_SECONDS)
+            # Let writes gather: one commit for a burst, and the executor's write_through of a
+            # prompt's running mark (which takes the batch with it) rarely finds this thread holding
+            # the connection. Returns at once when closing.
+            self._closing.wait(GATHER_SECONDS)
             self.write_through()
 
     def write_through(self) -> None:
@@ -358,7 +356,6 @@ class Store:
         return [entry for seq, data in rows
                 if (entry := _decode(data, HistoryEntry.from_wire, f"history row {seq}")) is not None]
 
-
     # -- priority counter ------------------------------------------------------------------------
 
     def load_counter(self) -> int:
@@ -382,8 +379,7 @@ class Store:
         Later writes raise sqlite3.ProgrammingError. Idempotent.
         """
         with self._writes_changed:
-            self._closing = True
-            self._closed_event.set()
+            self._closing.set()
             self._writes_changed.notify_all()
         if self._writer is not None and self._writer is not threading.current_thread():
             self._writer.join()
