@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import inspect
+import re
+
 import pytest
+from tornado.web import RequestHandler
 
 from toucan_nb.api.routes import ROUTES
 
@@ -51,11 +55,6 @@ def test_every_mirrored_route_is_mounted_twice(server):
 def test_every_handler_method_takes_its_routes_path_arguments():
     """A method that cannot take a route's captured path segments fails with a TypeError (a 500) on
     every request to that path; each must answer or be missing (405)."""
-    import inspect
-    import re
-
-    from tornado.web import RequestHandler
-
     for route in ROUTES:
         captured = re.compile(route.path).groups
         for name in ("get", "post", "put", "delete", "patch", "head", "options"):
