@@ -16,6 +16,7 @@ Threads: everything here runs on the Jupyter server's IO loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -31,6 +32,10 @@ from toucan_nb.host import connection_file
 from toucan_nb.host.connection_file import ConnectionInfo
 
 log = logging.getLogger(__name__)
+
+# How long a relay whose kernel connection failed waits to learn whether the kernel died.
+DEATH_GRACE = 1.0
+_RECHECK_SECONDS = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,21 @@ class KernelDirectory:
             info = connection_file.read(connection_file.path_for(kernel.kernel_id, directory))
             if info == kernel.info:
                 return True
+        return False
+
+    async def still_current(self, kernel: AttachedKernel, grace: float = DEATH_GRACE) -> bool:
+        """`is_current`, asked again for up to `grace` seconds while it says yes.
+
+        For a relay whose connection to the kernel just failed: a killed kernel's sockets close
+        a moment before its process is a zombie, so an immediate check can still see it alive
+        and the client would get a 502 where the truth is "the kernel stopped" (503).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.is_current(kernel):
+            if loop.time() >= deadline:
+                return True
+            await asyncio.sleep(_RECHECK_SECONDS)
         return False
 
     def _managed_pid(self, kernel_id: str) -> int | None:

@@ -386,12 +386,9 @@ class ToucanHttpHandler(_KernelResolver):
         except HTTPTimeoutError as exc:
             raise refuse(504, f"Kernel {kernel.kernel_id} did not answer in time.") from exc
         except (httpclient.HTTPClientError, OSError, StreamClosedError) as exc:
-            raise self._unreachable(kernel) from exc
-
-    def _unreachable(self, kernel: AttachedKernel) -> Exception:
-        if not self.kernels.is_current(kernel):
-            return self.kernel_gone_error(kernel)
-        return refuse(502, f"Kernel {kernel.kernel_id} did not answer.")
+            if not await self.kernels.still_current(kernel):
+                raise self.kernel_gone_error(kernel) from exc
+            raise refuse(502, f"Kernel {kernel.kernel_id} did not answer.") from exc
 
     def _copy_response(
         self, response: httpclient.HTTPResponse, kernel: AttachedKernel, target: Target
@@ -450,7 +447,7 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
                 request, max_message_size=self.relay_config.max_message_size
             )
         except (httpclient.HTTPClientError, OSError, StreamClosedError, WebSocketError) as exc:
-            if not self.kernels.is_current(kernel):
+            if not await self.kernels.still_current(kernel):
                 raise self.kernel_gone_error(kernel) from exc
             raise refuse(502, f"Kernel {kernel.kernel_id} refused the WebSocket.") from exc
         self._kernel = kernel

@@ -5,7 +5,8 @@ It speaks no ZMQ; it does what ``%load_ext toucan_nb`` does on the wire: it serv
 the real `LoopbackServer` (secret-guarded) and announces itself with the real `connection_file`
 module. The app echoes every request as JSON, so tests can see exactly what reached the kernel.
 
-Routes: ``/slow`` never answers; ``/ws`` and ``/api/ws`` greet with the clientId and echo frames;
+Routes: ``/slow`` never answers; ``/drop`` closes the connection unanswered and, with
+``exit_after=S``, exits the process S seconds later (a kernel killed mid-request); ``/ws`` and ``/api/ws`` greet with the clientId and echo frames;
 everything else echoes. Query ``status=N`` sets the status, ``location=...`` a Location header.
 
 With ``TOUCAN_FAKE_NO_ATTACH=1`` it runs without attaching (a kernel that never loaded toucan).
@@ -62,6 +63,15 @@ class Slow(web.RequestHandler):
         await asyncio.Event().wait()
 
 
+class Drop(web.RequestHandler):
+    async def get(self) -> None:
+        exit_after = self.get_query_argument("exit_after", None)
+        self.request.connection.stream.close()
+        if exit_after is not None:
+            threading.Timer(float(exit_after), os._exit, (0,)).start()
+        await asyncio.Event().wait()
+
+
 class EchoSocket(websocket.WebSocketHandler):
     def initialize(self, kernel_id: str) -> None:
         self.kernel_id = kernel_id
@@ -90,7 +100,12 @@ def main() -> None:
         kwargs = {"kernel_id": kernel_id}
         server = LoopbackServer(
             lambda: web.Application(
-                [(r"/slow", Slow), (r"/(?:api/)?ws", EchoSocket, kwargs), (r"/.*", Echo, kwargs)]
+                [
+                    (r"/slow", Slow),
+                    (r"/drop", Drop),
+                    (r"/(?:api/)?ws", EchoSocket, kwargs),
+                    (r"/.*", Echo, kwargs),
+                ]
             ),
             secret=secret,
         )

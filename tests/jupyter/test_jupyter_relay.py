@@ -295,6 +295,21 @@ async def test_kernel_death_fails_pending_requests_and_closes_sockets(
     assert after.code == 503
 
 
+async def test_kernel_dying_just_after_its_socket_closes_is_a_503(toucan, start_fake_kernel):
+    """The race of a SIGKILL: the connection drops while the process still looks alive."""
+    await start_fake_kernel()
+    response = await toucan("drop?exit_after=0.3")
+    assert response.code == 503
+    assert "stopped or detached" in body_json(response)["error"]
+
+
+async def test_live_kernel_that_drops_the_connection_is_a_502(toucan, start_fake_kernel):
+    kernel_id = await start_fake_kernel()
+    response = await toucan("drop")
+    assert response.code == 502
+    assert body_json(response)["error"] == f"Kernel {kernel_id} did not answer."
+
+
 async def test_hung_kernel_that_stops_being_current_releases_relays(
     jp_serverapp, toucan, toucan_ws, start_fake_kernel, jp_runtime_dir
 ):
