@@ -7,7 +7,6 @@ import copy
 import enum
 import json
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -827,22 +826,6 @@ def test_deep_chain_validates_without_recursion() -> None:
         sys.setrecursionlimit(limit)
     assert list(out["node_errors"]) == ["0"]
     assert out["node_errors"]["0"]["dependent_outputs"] == ["out"]
-
-
-def test_deep_chain_is_fast() -> None:
-    reg = registry()
-    prompt = deep_chain(500)
-    validate_prompt(copy.deepcopy(prompt), reg)  # warm up
-    best = min(_timed(lambda: validate_prompt(copy.deepcopy(prompt), reg)) for _ in range(5))
-    copy_cost = min(_timed(lambda: copy.deepcopy(prompt)) for _ in range(5))
-    # ~2 ms on a laptop core; generous so a loaded CI box does not flake.
-    assert best - copy_cost < 0.05
-
-
-def _timed(fn: Any) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 # -- malformed prompts (ComfyUI answers 500) --------------------------------------------------------------------
