@@ -16,9 +16,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from toucan_nb.api.static import inside
 from toucan_nb.runtime.errors import BadRequestError
-from toucan_nb.runtime.folders import Folders
+from toucan_nb.runtime.folders import Folders, inside
 
 UPLOAD_TYPES = ("input", "temp", "output")
 # Served as downloads, never rendered by the browser (protocol.md §9.3).

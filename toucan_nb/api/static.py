@@ -49,14 +49,6 @@ def guess_type(name: str) -> str | None:
     return _TYPES.get(ext) or mimetypes.guess_type(name)[0]
 
 
-def inside(path: str, root: str) -> bool:
-    """True if `path` lies inside `root` both as written (no `..` out) and with symlinks resolved."""
-    root = os.path.abspath(root)
-    path = os.path.abspath(path)
-    lexical = path == root or path.startswith(root.rstrip(os.sep) + os.sep)
-    return lexical and is_within(path, root)
-
-
 def safe_join(root: str, relpath: str) -> str | None:
     """`root/relpath` if it stays inside `root` (symlinks resolved), else None."""
     # NUL bytes never name a file: refused before they reach the OS.

@@ -23,9 +23,8 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
-from toucan_nb.api.static import inside
 from toucan_nb.runtime.errors import BadRequestError
-from toucan_nb.runtime.folders import is_within
+from toucan_nb.runtime.folders import inside, is_within
 
 log = logging.getLogger(__name__)
 

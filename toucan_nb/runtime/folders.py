@@ -248,6 +248,14 @@ def is_within(path: str, root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+def inside(path: str, root: str) -> bool:
+    """True if `path` lies inside `root` both as written (no `..` out) and with symlinks resolved."""
+    root = os.path.abspath(root)
+    path = os.path.abspath(path)
+    lexical = path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+    return lexical and is_within(path, root)
+
+
 def recursive_files(root: str, exts: Iterable[str]) -> list[str]:
     """Files under `root` (following symlinks, skipping `.git`), relative, filtered by extension set."""
     exts = set(exts)
