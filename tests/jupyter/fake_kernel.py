@@ -6,8 +6,9 @@ the real `LoopbackServer` (secret-guarded) and announces itself with the real `c
 module. The app echoes every request as JSON, so tests can see exactly what reached the kernel.
 
 Routes: ``/slow`` never answers; ``/drop`` closes the connection unanswered and, with
-``exit_after=S``, exits the process S seconds later (a kernel killed mid-request); ``/ws`` and ``/api/ws`` greet with the clientId and echo frames;
-everything else echoes. Query ``status=N`` sets the status, ``location=...`` a Location header.
+``exit_after=S``, exits the process S seconds later (a kernel killed mid-request); ``/ws`` and
+``/api/ws`` greet with the clientId and echo frames; everything else echoes. Query ``status=N``
+sets the status, ``location=...`` a Location header.
 
 With ``TOUCAN_FAKE_NO_ATTACH=1`` it runs without attaching (a kernel that never loaded toucan).
 """
