@@ -6,6 +6,13 @@ reuses the route set's own `toucan_nb.api.frontend.FrontendFiles` (ETag, Range, 
 are frontend files. Every other path goes to the kernel: API routes, ``user.css``, custom-node
 ``extensions/<pack>/…``, and templates or docs that the server's environment lacks.
 
+``index.html`` is served with `XSRF_SCRIPT` added at the top of its ``<head>`` (the file on disk is
+not changed): the frontend knows nothing of Jupyter's XSRF token, which every cookie-authenticated
+request needs (`auth` module docstring, frontend.md §6.3), so the script adds it, read from the
+``_xsrf`` cookie that serving the page sets, to the page's same-origin ``fetch`` and XMLHttpRequest
+calls (``X-XSRFToken`` header) and WebSocket URLs (``_xsrf`` argument). The page itself holds no
+token: a foreign page that fetches it learns nothing.
+
 Any thread may call `Frontend.locate`; `Frontend.serve` runs on the server's IO loop.
 """
 
@@ -20,7 +27,7 @@ from tornado.web import RequestHandler
 from toucan_nb.api.frontend import FrontendFiles, default_frontend_root
 from toucan_nb.api.static import safe_join
 
-INDEX_PATHS = ("", "api/")  # QUIRK(protocol.md §2): ComfyUI mirrors "/" at "/api/" too
+INDEX_PATHS = ("", "api/", "index.html")  # QUIRK(protocol.md §2): ComfyUI mirrors "/" at "/api/" too
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +71,23 @@ class Frontend:
         found = safe_join(self.root, path)
         return FrontendFile("static", path) if found and os.path.isfile(found) else None
 
-    def serve_waiting_index(self, handler: RequestHandler) -> None:
-        """index.html with a notice on top: no kernel is attached yet, and how to attach one.
+    def serve_index(self, handler: RequestHandler, *, waiting: bool) -> None:
+        """index.html with `XSRF_SCRIPT` (and, while `waiting`, the no-kernel notice) in its head.
 
-        Without a kernel the UI cannot boot (its critical routes answer 503), and the reason would
-        only show in the browser console; the notice says it on the page and reloads the page as soon
-        as the API answers.
+        Reading the handler's ``xsrf_token`` sets the ``_xsrf`` cookie the script reads, when the
+        browser has none yet (tornado sets it then; JupyterHub on navigations). While waiting, the
+        notice says on the page that no kernel is attached and how to attach one, and reloads the
+        page once the API answers (without a kernel the UI cannot boot and the reason would only show
+        in the browser console).
         """
         assert self.root is not None
         with open(os.path.join(self.root, "index.html"), encoding="utf-8") as f:
             page = f.read()
-        marker = "</head>"
-        page = page.replace(marker, WAITING_NOTICE + marker, 1) if marker in page else WAITING_NOTICE + page
+        handler.xsrf_token  # noqa: B018 (sets the cookie)
+        page = _insert_after_head(page, XSRF_SCRIPT)
+        if waiting:
+            marker = "</head>"
+            page = page.replace(marker, WAITING_NOTICE + marker, 1) if marker in page else page + WAITING_NOTICE
         for name, value in {"Cache-Control": "no-cache", "Pragma": "no-cache", "Expires": "0"}.items():
             handler.set_header(name, value)
         handler.set_header("Content-Type", "text/html; charset=utf-8")
@@ -87,6 +99,75 @@ class Frontend:
         for name, value in cache_headers(file).items():
             handler.set_header(name, value)
         await self.files.serve(handler, file.kind, file.relpath)
+
+
+def _insert_after_head(page: str, snippet: str) -> str:
+    """`snippet` right after the opening ``<head>`` tag, so that it runs before the bundle's scripts."""
+    lowered = page.lower()
+    start = lowered.find("<head")
+    end = lowered.find(">", start) if start >= 0 else -1
+    if end < 0:
+        return snippet + page
+    return page[: end + 1] + snippet + page[end + 1 :]
+
+
+# Adds Jupyter's XSRF token to the page's own requests (see the module docstring). Same-origin URLs
+# only: the token never leaves for another origin.
+XSRF_SCRIPT = """<script id="toucan-xsrf">
+(function () {
+  "use strict";
+  function token() {
+    var match = document.cookie.match(/(?:^|;\\s*)_xsrf=([^;]*)/);
+    if (!match) { return ""; }
+    try { return decodeURIComponent(match[1]); } catch (e) { return match[1]; }
+  }
+  function sameOrigin(url) {
+    try { return new URL(url, location.href).origin === location.origin; } catch (e) { return false; }
+  }
+  var nativeFetch = window.fetch;
+  window.fetch = function (input, init) {
+    var isRequest = typeof Request !== "undefined" && input instanceof Request;
+    var value = token();
+    if (value && sameOrigin(isRequest ? input.url : String(input))) {
+      var headers = new Headers((init && init.headers) || (isRequest ? input.headers : undefined));
+      if (!headers.has("X-XSRFToken")) { headers.set("X-XSRFToken", value); }
+      init = Object.assign({}, init || {}, {headers: headers});
+    }
+    return nativeFetch.call(this, input, init);
+  };
+  var urls = new WeakMap();
+  var nativeOpen = XMLHttpRequest.prototype.open;
+  var nativeSend = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url) {
+    urls.set(this, String(url));
+    return nativeOpen.apply(this, arguments);
+  };
+  XMLHttpRequest.prototype.send = function () {
+    var value = token();
+    if (value && sameOrigin(urls.get(this))) {
+      try { this.setRequestHeader("X-XSRFToken", value); } catch (e) { /* not opened: send throws */ }
+    }
+    return nativeSend.apply(this, arguments);
+  };
+  var NativeWebSocket = window.WebSocket;
+  function withToken(url) {
+    var value = token();
+    try {
+      var parsed = new URL(String(url), location.href);
+      if (!value || parsed.host !== location.host) { return url; }
+      parsed.searchParams.set("_xsrf", value);
+      return parsed.toString();
+    } catch (e) { return url; }
+  }
+  class XsrfWebSocket extends NativeWebSocket {
+    constructor(url, protocols) {
+      if (protocols === undefined) { super(withToken(url)); } else { super(withToken(url), protocols); }
+    }
+  }
+  window.WebSocket = XsrfWebSocket;
+})();
+</script>
+"""
 
 
 WAITING_NOTICE = """<script id="toucan-no-kernel">

@@ -7,7 +7,8 @@ so ``api/userdata/workflows%2Fx.json`` reaches the kernel with its ``%2F`` intac
 §6.2). GET/HEAD of a frontend bundle file is served here (`frontend`), so the UI loads before
 any kernel attaches; everything else is relayed, or answered 503 JSON while no kernel is attached.
 
-What crosses to the kernel: method, body, query string (minus a Jupyter ``token`` parameter) and
+What crosses to the kernel: method, body, query string (minus Jupyter's ``token`` and ``_xsrf``
+parameters) and
 the client's headers minus Jupyter credentials (``Cookie``, ``Authorization``, XSRF), hop-by-hop
 headers, ``Origin``/``Referer`` (the same-origin check was done here) and any client-supplied
 secret; the kernel's secret is added. What comes back: status, headers (minus hop-by-hop,
@@ -134,7 +135,7 @@ class Target:
     prefix: str  # e.g. "/user/alice/toucan/" or "/user/alice/toucan/kernels/<id>/"
     kernel_id: str | None  # None: the most recently attached kernel
     path: str  # raw (percent-encoded) path without a leading "/"
-    query: str  # raw query, Jupyter token removed
+    query: str  # raw query, Jupyter's token and _xsrf removed
 
 
 # Answered by the extension itself (not a ComfyUI route): is a kernel attached to this prefix?
@@ -199,15 +200,23 @@ def parse_target(base_url: str, raw_path: str, raw_query: str) -> Target | None:
             return None
         kernel_id = unquote(segment)
         prefix, rest = f"{root}kernels/{segment}/", remainder
-    return Target(prefix, kernel_id, rest, _strip_token(raw_query))
+    return Target(prefix, kernel_id, rest, _strip_credentials(raw_query))
 
 
-def _strip_token(raw_query: str) -> str:
-    # The Jupyter token may ride in the query string (?token=...); it is ours, not the kernel's.
+_CREDENTIAL_PARAMETERS = frozenset({"token", "_xsrf"})
+
+
+def _strip_credentials(raw_query: str) -> str:
+    # Jupyter's token (?token=...) and XSRF token (?_xsrf=..., the WebSocket's) are ours, not the kernel's.
     if not raw_query:
         return ""
-    kept = [p for p in raw_query.split("&") if p and unquote(p.partition("=")[0]) != "token"]
+    kept = [p for p in raw_query.split("&")
+            if p and unquote(p.partition("=")[0]) not in _CREDENTIAL_PARAMETERS]
     return "&".join(kept)
+
+
+# Routes that page elements load without script (<img>, <video>, custom-node module scripts).
+_ELEMENT_ROUTES = frozenset({"view", "viewvideo"})
 
 
 def upstream_url(origin: str, target: Target) -> str:
@@ -302,14 +311,25 @@ class ToucanHttpHandler(_KernelResolver):
     def is_page_request(self) -> bool:
         return self._frontend_file() is not None
 
+    def is_public_file(self) -> bool:
+        return self._frontend_file() is not None
+
+    def is_element_route(self) -> bool:
+        target = parse_target(self.base_url, self.request.path, "")
+        if target is None:
+            return False
+        path = unquote(target.path)
+        path = path[len("api/"):] if path.startswith("api/") else path
+        return path in _ELEMENT_ROUTES or path.startswith("extensions/")
+
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if self.target().path == ATTACHED_PATH:
             # The waiting page polls this: whether a kernel is attached, without a 503 in the console.
             self.finish({"attached": self._has_kernel()})
             return
         file = self._frontend_file()
-        if file is not None and file.kind == "index" and not self._has_kernel():
-            self._frontend.serve_waiting_index(self)
+        if file is not None and file.kind == "index":
+            self._frontend.serve_index(self, waiting=not self._has_kernel())
             return
         if file is not None:
             await self._frontend.serve(self, file)
@@ -537,6 +557,9 @@ class TrailingSlashRedirect(ToucanBaseHandler):
 
     def is_page_request(self) -> bool:
         return True
+
+    def is_public_file(self) -> bool:
+        return True  # a redirect to the UI's own URL
 
     def get(self, *args: Any, **kwargs: Any) -> None:
         path, query = self.request.path, self.request.query

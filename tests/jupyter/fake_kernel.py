@@ -80,7 +80,8 @@ class EchoSocket(websocket.WebSocketHandler):
     def open(self) -> None:
         greeting = {
             "type": "status",
-            "data": {"sid": self.get_query_argument("clientId", "fresh"), "kernel_id": self.kernel_id},
+            "data": {"sid": self.get_query_argument("clientId", "fresh"), "kernel_id": self.kernel_id,
+                     "query": self.request.query},
             "path": self.request.path,
         }
         self.write_message(json.dumps(greeting))

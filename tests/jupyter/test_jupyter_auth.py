@@ -1,5 +1,5 @@
-"""Jupyter authentication on every toucan route and /ws, token and cookie logins, and the
-same-origin check that replaces XSRF for the frontend's POSTs (frontend.md §6.3)."""
+"""Jupyter authentication on every toucan route and /ws, token and cookie logins, and the refusal
+of cross-site requests. The XSRF rule for cookie-authenticated requests: test_jupyter_xsrf.py."""
 
 from __future__ import annotations
 
@@ -8,27 +8,11 @@ import json
 
 import pytest
 from tornado.httpclient import HTTPClientError
-from toucan_testing import WAIT, body_json
+from toucan_testing import WAIT, body_json, log_in
 
 pytestmark = pytest.mark.timeout(90)
 
 EVIL = "http://evil.example"
-
-
-def login_cookie(response) -> str:
-    """The `name=value` of the Jupyter login cookie a token-authenticated response set."""
-    for header in response.headers.get_list("Set-Cookie"):
-        name_value = header.split(";", 1)[0]
-        if name_value.startswith("username-"):
-            return name_value
-    raise AssertionError(f"no login cookie in {response.headers.get_list('Set-Cookie')}")
-
-
-async def log_in(toucan, token) -> str:
-    """Open the UI with ?token= as a user's link does; return the login cookie it sets."""
-    page = await toucan(f"?token={token}", auth=False)
-    assert page.code == 200
-    return login_cookie(page)
 
 
 def assert_no_data(response, path: str) -> None:
@@ -85,60 +69,35 @@ async def test_page_request_redirects_to_login(toucan, jp_base_url):
 
 async def test_token_and_cookie_logins_reach_the_kernel(toucan, toucan_ws, start_fake_kernel, token):
     kernel_id = await start_fake_kernel()
-    cookie = await log_in(toucan, token)
+    session = await log_in(toucan, token)
     by_header = await toucan("api/object_info")
     assert by_header.code == 200 and body_json(by_header)["kernel_id"] == kernel_id
     by_query = await toucan(f"api/object_info?token={token}", auth=False)
     assert by_query.code == 200 and body_json(by_query)["query"] == ""
-    by_cookie = await toucan("api/object_info", auth=False, headers={"Cookie": cookie})
+    by_cookie = await toucan("api/object_info", auth=False, headers=session.fetch_headers())
     assert by_cookie.code == 200
-    assert "cookie" not in body_json(by_cookie)["headers"]  # Jupyter's login never reaches the kernel
+    echoed = body_json(by_cookie)["headers"]
+    # Jupyter's login and XSRF token never reach the kernel.
+    assert "cookie" not in echoed and "x-xsrftoken" not in echoed
 
-    ws = await toucan_ws("ws?clientId=c1", auth=False, headers={"Cookie": cookie})
+    ws = await toucan_ws(f"ws?clientId=c1&_xsrf={session.xsrf_arg}", auth=False, headers=session.cookie_header())
     greeting = json.loads(await asyncio.wait_for(ws.read_message(), WAIT))
     assert greeting["data"]["sid"] == "c1"
     ws.close()
 
 
-async def test_same_origin_post_without_xsrf_is_accepted(toucan, start_fake_kernel, token, same_origin):
-    """What the frontend's fetchApi sends: cookie, Origin, text/plain JSON, Comfy-User, no XSRF."""
-    await start_fake_kernel()
-    cookie = await log_in(toucan, token)
-    response = await toucan(
-        "api/settings/Comfy.InstalledVersion",
-        auth=False,
-        method="POST",
-        body='"1.58.1"',
-        headers={
-            "Cookie": cookie,
-            "Origin": same_origin,
-            "Comfy-User": "",
-            "Content-Type": "text/plain;charset=UTF-8",
-            "Sec-Fetch-Site": "same-origin",
-        },
-    )
-    assert response.code == 200, response.body
-    assert body_json(response)["method"] == "POST"
-    assert body_json(response)["body"] == '"1.58.1"'
-
-
 async def test_cross_site_requests_are_refused(toucan, toucan_ws, start_fake_kernel, token, same_origin):
     await start_fake_kernel()
-    cookie = await log_in(toucan, token)
-    forged = {"Cookie": cookie, "Content-Type": "text/plain;charset=UTF-8"}
+    session = await log_in(toucan, token)
+    forged = {**session.fetch_headers(), "Content-Type": "text/plain;charset=UTF-8"}
     for origin in (EVIL, "null", f"{same_origin}.evil.example"):
-        response = await toucan(
-            "api/prompt", auth=False, method="POST", body="{}", headers={**forged, "Origin": origin}
-        )
-        assert response.code == 403, origin
-        assert body_json(response) == {"error": "cross-origin request refused"}
-    # Neither Origin nor an XSRF token: not a browser fetch, and not proven same-origin either.
-    bare = await toucan("api/prompt", auth=False, method="DELETE", headers={"Cookie": cookie})
-    assert bare.code == 403
-    # GETs are not state-changing; the cross-site WebSocket is refused like Jupyter's own.
-    assert (await toucan("api/object_info", auth=False, headers={**forged, "Origin": EVIL})).code == 200
+        for method, path, body in (("POST", "api/prompt", "{}"), ("GET", "api/history", None)):
+            response = await toucan(path, auth=False, method=method, body=body, headers={**forged, "Origin": origin})
+            assert response.code == 403, (origin, method)
+            assert body_json(response) == {"error": "cross-origin request refused"}
+    # The cross-site WebSocket is refused like Jupyter's own, XSRF token or not.
     with pytest.raises(HTTPClientError) as refused:
-        await toucan_ws("ws", auth=False, headers={"Cookie": cookie, "Origin": EVIL})
+        await toucan_ws(f"ws?_xsrf={session.xsrf_arg}", auth=False, headers={**session.cookie_header(), "Origin": EVIL})
     assert refused.value.code == 403
     # Scripts with the token are not cookie-borne: exempt, as in Jupyter.
     scripted = await toucan("api/prompt", method="POST", body="{}", headers={"Origin": EVIL})

@@ -245,7 +245,7 @@ async def test_websocket_relays_text_and_binary_both_ways(toucan_ws, start_fake_
     ):
         ws = await toucan_ws(path)
         greeting = json.loads(await asyncio.wait_for(ws.read_message(), WAIT))
-        assert greeting["data"] == {"sid": "abc123", "kernel_id": kernel_id}
+        assert greeting["data"] == {"sid": "abc123", "kernel_id": kernel_id, "query": "clientId=abc123"}
         assert greeting["path"] == upstream
         await ws.write_message('{"type": "feature_flags", "data": {}}')
         assert await asyncio.wait_for(ws.read_message(), WAIT) == '{"type": "feature_flags", "data": {}}'

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,44 @@ async def eventually(
         await asyncio.sleep(0.1)
 
 
+@dataclass(frozen=True)
+class BrowserSession:
+    """The cookies a browser holds after opening the UI with ``?token=``: Jupyter's login cookie
+    and the ``_xsrf`` cookie the UI page sets (its value is the XSRF token the page's script sends)."""
+
+    login: str  # "name=value"
+    xsrf: str  # the _xsrf cookie's value
+
+    def cookie_header(self) -> dict[str, str]:
+        return {"Cookie": f"{self.login}; _xsrf={self.xsrf}"}
+
+    def fetch_headers(self) -> dict[str, str]:
+        """What the UI's patched fetch sends: both cookies and the X-XSRFToken header."""
+        return {**self.cookie_header(), "X-XSRFToken": self.xsrf}
+
+    @property
+    def xsrf_arg(self) -> str:
+        return urllib.parse.quote(self.xsrf, safe="")
+
+
+def set_cookies(response: Any) -> dict[str, str]:
+    cookies = {}
+    for header in response.headers.get_list("Set-Cookie"):
+        name, _, value = header.split(";", 1)[0].partition("=")
+        cookies[name.strip()] = value.strip()
+    return cookies
+
+
+async def log_in(toucan: Callable[..., Any], token: str) -> BrowserSession:
+    """Open the UI with ?token= as a user's link does; return the cookies the browser then holds."""
+    page = await toucan(f"?token={token}", auth=False, headers={"Sec-Fetch-Mode": "navigate"})
+    assert page.code == 200, page.code
+    cookies = set_cookies(page)
+    login = next((f"{name}={value}" for name, value in cookies.items() if name.startswith("username-")), None)
+    assert login is not None and "_xsrf" in cookies, f"cookies set: {sorted(cookies)}"
+    return BrowserSession(login, cookies["_xsrf"])
+
+
 async def execute(kernel_client: Any, code: str, timeout: float = 180.0) -> list[str]:
     """Run `code` in a kernel (jupyter_client); return its stream/result texts; fail on an error reply."""
     texts: list[str] = []
@@ -96,7 +136,11 @@ class HubLikeIdentityProvider(IdentityProvider):
     async def get_user(self, handler: Any) -> User | None:
         await asyncio.sleep(0)
         name = handler.request.headers.get(HUB_USER_HEADER)
-        return User(username=name) if name else None
+        if not name:
+            return None
+        # A header that a page cannot make the browser add: a credential like a token (no XSRF).
+        handler._token_authenticated = True
+        return User(username=name)
 
 
 class ReadOnlyBobAuthorizer(Authorizer):
