@@ -118,7 +118,9 @@ def test_token_login_then_ui_boots_once_a_kernel_attaches(lab: JupyterLab, new_p
     page.wait_for_function(NO_NOTICE_AND_READY_JS, timeout=BOOT_TIMEOUT_MS)
     page.wait_for_function(WS_OPEN_JS, timeout=15_000)
     assert page.evaluate("() => window.app.api.api_base") == lab.base_url + "toucan"
-    assert log.websockets == [f"ws://127.0.0.1:{lab.port}{lab.base_url}toucan/ws"]
+    # The page's script (server_ext frontend.XSRF_SCRIPT) adds Jupyter's XSRF token to the socket URL.
+    assert [url.partition("?")[0] for url in log.websockets] == [f"ws://127.0.0.1:{lab.port}{lab.base_url}toucan/ws"]
+    assert all("_xsrf=" in url.partition("?")[2] for url in log.websockets), log.websockets
     assert unexpected_errors(log, toucan) == []
 
 

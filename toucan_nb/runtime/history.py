@@ -10,7 +10,10 @@ their nested values with the stored entry: readers must not mutate them.
 
 Persistence: with a `store` (see `store.py`) every add/delete/clear/eviction is written through and
 the constructor loads the stored entries. A failing store write is logged and history carries on in
-memory.
+memory. Other runtimes may share the store: every read first asks it whether they committed
+anything (`Store.foreign_version`, microseconds) and, if so, takes their changes in: entries whose
+row is new or whose revision moved are read, removed rows are dropped, and the order becomes the
+file's (first insertion).
 
 Every method may be called from any thread.
 """
@@ -107,12 +110,40 @@ class History:
         self._store = store
         self._lock = threading.Lock()
         self._entries: dict[str, HistoryEntry] = {}
+        # Stored revision of each entry as last read from the store; absent: not read back yet.
+        self._revs: dict[str, int] = {}
+        self._seen_version = -1
         if store is not None:
-            for entry in store.load_history():
-                self._entries[entry.prompt_id] = entry
-            evicted = self._evict(len(self._entries) - max_size)
+            with self._lock:
+                self._refresh()
+                evicted = self._evict(len(self._entries) - max_size)
             if evicted:
                 self._persist("evict old entries", lambda s: s.delete_history(evicted))
+
+    def _refresh(self) -> None:
+        """(Lock held.) Take in the entries other runtimes committed, when there are any."""
+        store = self._store
+        if store is None:
+            return
+        version = store.foreign_version()
+        if version == self._seen_version:
+            return
+        self._seen_version = version
+        try:
+            rows = store.history_rows()  # commits our own queued writes first
+            stale = [prompt_id for prompt_id, rev in rows if self._revs.get(prompt_id) != rev]
+            loaded = store.history_entries(stale) if stale else {}
+        except Exception:
+            log.exception("history store: could not read the entries of other runtimes")
+            return
+        entries: dict[str, HistoryEntry] = {}
+        revs: dict[str, int] = {}
+        for prompt_id, rev in rows:
+            entry = loaded.get(prompt_id) or (None if prompt_id in stale else self._entries.get(prompt_id))
+            if entry is not None:
+                entries[prompt_id] = entry
+                revs[prompt_id] = rev
+        self._entries, self._revs = entries, revs
 
     def add(self, entry: HistoryEntry) -> None:
         """Record `entry`; evicts the oldest entry when full. Replaces an entry with the same id in place."""
@@ -121,6 +152,7 @@ class History:
             if entry.prompt_id not in self._entries:
                 evicted = self._evict(len(self._entries) + 1 - self.max_size)
             self._entries[entry.prompt_id] = entry
+            self._revs.pop(entry.prompt_id, None)
             self._persist("save entry", lambda s: s.save_history(entry, evicted))
 
     def get(self, max_items: int | None = None, offset: int | None = None) -> dict[str, dict[str, Any]]:
@@ -133,6 +165,7 @@ class History:
         A negative `offset` counts as absent.
         """
         with self._lock:
+            self._refresh()
             start = -1 if offset is None else offset
             if start < 0 and max_items is not None:
                 start = len(self._entries) - max_items
@@ -148,22 +181,26 @@ class History:
     def get_one(self, prompt_id: str) -> dict[str, Any] | None:
         """The wire entry of `prompt_id`, or None."""
         with self._lock:
+            self._refresh()
             entry = self._entries.get(prompt_id)
         return None if entry is None else entry.to_wire()
 
     def entry(self, prompt_id: str) -> HistoryEntry | None:
         """The typed entry of `prompt_id`, or None."""
         with self._lock:
+            self._refresh()
             return self._entries.get(prompt_id)
 
     def entries(self) -> list[HistoryEntry]:
         """Every entry, oldest first."""
         with self._lock:
+            self._refresh()
             return list(self._entries.values())
 
     def delete(self, ids: Iterable[str]) -> int:
         """Remove the entries with these ids; unknown ids are ignored. Returns how many went."""
         with self._lock:
+            self._refresh()
             gone = [prompt_id for prompt_id in dict.fromkeys(ids)
                     if self._entries.pop(prompt_id, None) is not None]
             if gone:
@@ -174,14 +211,17 @@ class History:
         """Remove every entry."""
         with self._lock:
             self._entries.clear()
+            self._revs.clear()
             self._persist("clear", lambda s: s.clear_history())
 
     def __len__(self) -> int:
         with self._lock:
+            self._refresh()
             return len(self._entries)
 
     def __contains__(self, prompt_id: object) -> bool:
         with self._lock:
+            self._refresh()
             return prompt_id in self._entries
 
     def _evict(self, count: int) -> list[str]:
@@ -189,6 +229,7 @@ class History:
         evicted = list(itertools.islice(self._entries, max(count, 0)))
         for prompt_id in evicted:
             del self._entries[prompt_id]
+            self._revs.pop(prompt_id, None)
         return evicted
 
     def _persist(self, what: str, write: Callable[[Store], None]) -> None:

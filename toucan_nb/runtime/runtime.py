@@ -3,6 +3,10 @@
 This is the object the route set, the notebook API and the compat layer are given. Threads:
 `submit`, `interrupt`, `free`, the queue/history views and `future` may be called from any
 thread; prompts run one at a time on the runtime's own executor thread ("toucan-executor").
+
+Several runtimes (kernels) may persist into one user folder at once (`store.py`): they share the
+history and the priority counter; each runs the prompts it queued; `queue_listing` adds the prompts
+the others have queued or are running.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from toucan_nb.runtime.history import History, HistoryEntry
 from toucan_nb.runtime.queue import PromptQueue, QueueItem
 from toucan_nb.runtime.registry import NodeRegistry
 from toucan_nb.runtime.validation import validate_prompt
+
+NUMBER_BLOCK = 64  # priority numbers reserved from a shared store at a time (store.py)
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +117,9 @@ class Runtime:
         self.history = History()
         self.load_report: Any = None
         self._number = 0
+        self._number_limit = 0  # with a store: the end of the block of numbers reserved for us
         self._number_lock = threading.Lock()
+        self._foreign: tuple[int, list[QueueItem], list[QueueItem]] = (-1, [], [])
         self._futures: dict[str, concurrent.futures.Future[HistoryEntry]] = {}
         self._futures_lock = threading.Lock()
         self._free_flags = {"unload_models": False, "free_memory": False}
@@ -171,26 +179,28 @@ class Runtime:
     def _open_store(self) -> None:
         import sqlite3
 
-        from toucan_nb.runtime.store import Store, StoreLockedError, StoreVersionError
+        from toucan_nb.runtime.store import Store, StoreCorruptError, StoreLockedError, StoreVersionError
 
         try:
             self.store = Store.in_user_dir(self.folders.user_dir)
-        except (StoreLockedError, StoreVersionError, sqlite3.DatabaseError) as exc:
-            # Another runtime owns this user directory (or the file is not ours): keep working in memory.
+        except (StoreLockedError, StoreVersionError, StoreCorruptError, sqlite3.DatabaseError) as exc:
+            # The file is held by an older toucan_nb, or is not ours: keep working in memory.
             log.warning("queue and history will not persist: %s", exc)
             return
         for entry in self.store.recover():
-            log.warning("prompt %s was running when the runtime stopped; recorded as failed", entry.prompt_id)
+            log.warning("prompt %s was running when its runtime stopped; recorded as failed", entry.prompt_id)
         self.history = History(store=self.store)
         submitted_before_start = self.queue.pending()
         self.queue = PromptQueue(on_change=self._queue_changed, store=self.store)
         for item in submitted_before_start:
             self.queue.put(item)
-        self._number = max(self._number, self.store.load_counter())
-        self.store.save_counter(self._number)
+        with self._number_lock:
+            if self._number:  # numbers handed out before the store opened stay used
+                self.store.reserve_numbers(0, at_least=self._number)
+            self._number_limit = self._number  # the next number comes from a reserved block
         with self._futures_lock:
             for item in self.queue.pending():
-                self._futures[item.prompt_id] = concurrent.futures.Future()
+                self._futures.setdefault(item.prompt_id, concurrent.futures.Future())
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking prompts, wait for the running one, close the store."""
@@ -199,6 +209,8 @@ class Runtime:
         if self._thread is not None:
             self._thread.join(timeout)
         if self.store is not None:
+            with self._number_lock:
+                self.store.release_numbers(self._number, self._number_limit)
             self.store.close()
         self.started = False
 
@@ -206,10 +218,16 @@ class Runtime:
     def allocate_number(self, front: bool = False) -> int:
         """ComfyUI's priority counter: every POST without `number` advances it, valid or not."""
         with self._number_lock:
+            if self.store is not None and self._number >= self._number_limit:
+                # Shared with the other runtimes of this folder: a block at a time (store.py).
+                try:
+                    self._number = self.store.reserve_numbers(NUMBER_BLOCK, at_least=self._number)
+                    self._number_limit = self._number + NUMBER_BLOCK
+                except Exception:
+                    log.exception("could not reserve priority numbers in the store; counting on in memory")
+                    self._number_limit = self._number + NUMBER_BLOCK
             number = self._number
             self._number += 1
-            if self.store is not None:
-                self.store.save_counter(self._number)
         return -number if front else number
 
     def submit(self, prompt: dict[str, Any], *, prompt_id: str | None = None, client_id: str | None = None,
@@ -248,6 +266,26 @@ class Runtime:
         done: concurrent.futures.Future[HistoryEntry] = concurrent.futures.Future()
         done.set_result(entry)
         return done
+
+    def queue_listing(self) -> tuple[list[QueueItem], list[QueueItem]]:
+        """(running, pending) for `/queue` and `/api/jobs`: ours, then those of the other runtimes on
+        this folder (read from the store only when it says they changed something)."""
+        running, pending = self.queue.running(), self.queue.pending()
+        store = self.store
+        if store is None:
+            return running, pending
+        version = store.foreign_version()
+        seen, foreign_running, foreign_pending = self._foreign
+        if version != seen:
+            try:
+                foreign_running, foreign_pending = store.foreign_queue()
+            except Exception:
+                log.exception("could not read the queues of other runtimes")
+                foreign_running, foreign_pending = [], []
+            self._foreign = (version, foreign_running, foreign_pending)
+        if not foreign_running and not foreign_pending:
+            return running, pending
+        return running + foreign_running, pending + foreign_pending
 
     def delete_pending(self, ids: Iterable[str]) -> int:
         """Remove pending prompts (their futures are cancelled)."""

@@ -1,4 +1,5 @@
-"""SQLite persistence of the pending queue, the history and the priority counter (DESIGN.md, decision 5).
+"""SQLite persistence of the pending queue, the history and the priority counter (DESIGN.md, decision 5),
+shared by every runtime that uses one user folder.
 
 One file, `<user_dir>/toucan.db` by default, in WAL mode with `synchronous=NORMAL`: a commit
 appends to the WAL without an fsync, so the executor can push thousands of tiny prompts a second.
@@ -12,13 +13,39 @@ instead of four per prompt. A crash loses at most the batch being gathered (up t
 writes), with one exception: the executor commits a prompt's running mark itself
 (`write_through`, taking the queued writes with it) before the prompt's node code runs, so a
 prompt that kills the process is reported failed after a restart instead of being run again.
-Reads (`load_*`, `recover`, start-up only) and `close()` first commit the writes queued before
-them (`flush`). One connection, guarded by a lock, does all reads and writes; every public method
+Start-up reads (`load_*`, `recover`) and `close()` first commit the writes queued before them
+(`flush`). One connection, guarded by a lock, does all reads and writes; every public method
 may be called from any thread.
 
-The connection holds SQLite's EXCLUSIVE locking mode: a second runtime opening the same file (another
-kernel, or another Runtime in this process) gets `StoreLockedError` instead of silently sharing our
-rows, and later recovering our live running prompt as a dead one.
+Sharing. Several runtimes may use one file at once: every kernel of a user keeps its data in one
+folder (`toucan_nb.notebook.session`), and a second `Runtime` in one process may open it too.
+
+* Each `Store` is an owner with a random id, registered in the ``runtimes`` table with its process
+  id and that process's start time. An owner is alive while that process runs (same pid, same
+  start time, not a zombie) and has not closed its store (`close` deletes its row). This holds on
+  one machine; runtimes on several machines sharing a network folder cannot see each other's
+  processes, and SQLite's locking is not reliable over network file systems anyway.
+* A queue row belongs to the owner that queued it (columns ``owner``, and ``local``: the owner's own
+  insertion counter, the `PromptQueue`'s ``seq``). Only its owner runs, deletes or marks it.
+* Pending rows of owners that are not alive are adopted by the next store that loads its queue
+  (`load_pending`), and the running rows of such owners become failed history entries
+  (`recover`); each in one ``BEGIN IMMEDIATE`` transaction, so two runtimes starting at once
+  cannot both take a prompt: it runs exactly once.
+* History is one table for everyone: `History` keeps its in-memory view and takes in what others
+  committed when `foreign_version` says the file changed (SQLite's ``PRAGMA data_version``, which
+  moves only for commits of other connections). That check is the only cost on the read path when
+  one runtime is alone: a few microseconds, and it never waits for the writer thread (a check that
+  finds the connection busy is skipped; the next read makes it).
+* `foreign_queue` lists the prompts other live owners have queued or are running, for ``/queue``
+  and ``/api/jobs``; they are cancelled through the runtime that queued them.
+* The priority counter is handed out in blocks (`reserve_numbers`, one synchronous transaction per
+  block; the Runtime takes 64 numbers at a time): numbers never repeat across runtimes, and each runtime's own numbers keep
+  increasing. `release_numbers` returns the unused end of a block at a clean stop, when no one
+  reserved after it, so a single runtime's numbering continues without a gap after a restart.
+
+A file held exclusively by an older toucan_nb (which opened it in SQLite's EXCLUSIVE locking mode)
+raises `StoreLockedError`; a damaged file or one that is not SQLite raises `StoreCorruptError`; the
+runtime then keeps queue and history in memory and says why in its log.
 
 What is stored, and when (the callers are `PromptQueue` and `History`):
 
@@ -26,16 +53,16 @@ What is stored, and when (the callers are `PromptQueue` and `History`):
   deleted on `task_done`/`delete`/`clear`. Sensitive extra_data keys are never written, so a
   reloaded prompt runs without them (protocol.md §6: they are never stored or listed anyway).
 * history rows: upserted on `add` (a repeated prompt_id keeps its original position, like the
-  in-memory dict), deleted on `delete`/`clear`/eviction.
-* the priority counter: whenever the Runtime calls `save_counter`.
+  in-memory dict; its ``rev`` goes up so other runtimes reload it), deleted on
+  `delete`/`clear`/eviction.
+* the priority counter: `reserve_numbers` / `release_numbers` (`save_counter` sets it).
 
 Start-up order for the Runtime::
 
-    store = Store.in_user_dir(user_dir)          # may raise StoreLockedError
-    stopped = store.recover()                    # prompts that were running -> error history rows
+    store = Store.in_user_dir(user_dir)          # may raise StoreLockedError / StoreCorruptError
+    stopped = store.recover()                    # dead owners' running prompts -> error history rows
     history = History(store=store)               # loads history, oldest first (incl. `stopped`)
-    queue = PromptQueue(on_change, store=store)  # loads pending items
-    counter = store.load_counter()
+    queue = PromptQueue(on_change, store=store)  # adopts dead owners' pending items, loads its own
 
 After a restart `/queue` lists the same pending items; their heap array is rebuilt by pushing them
 in their original insertion order, so its raw order may differ from the one before the restart.
@@ -45,11 +72,15 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from .history import HistoryEntry, runtime_stopped_entry
 from .queue import QueueItem
@@ -57,8 +88,9 @@ from .queue import QueueItem
 log = logging.getLogger(__name__)
 
 DB_FILENAME = "toucan.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 GATHER_SECONDS = 0.02  # how long the writer thread lets writes gather after the first one
+_ID_CHUNK = 500  # ids per "IN (...)" query (SQLite's default limit is 999 parameters)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -66,17 +98,33 @@ CREATE TABLE IF NOT EXISTS queue (
     prompt_id TEXT NOT NULL,
     state TEXT NOT NULL,
     started_at INTEGER,
-    item TEXT NOT NULL
+    item TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    local INTEGER
 );
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY,
     prompt_id TEXT NOT NULL UNIQUE,
-    entry TEXT NOT NULL
+    entry TEXT NOT NULL,
+    rev INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS runtimes (
+    id TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    started REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_owner ON queue (owner, local);
+"""
+# Version 1 (one runtime per file) had no owners and no revisions: its rows have no live owner.
+_MIGRATE_FROM_1 = """
+ALTER TABLE queue ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE queue ADD COLUMN local INTEGER;
+UPDATE queue SET local = seq;
+ALTER TABLE history ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
 """
 
 _PENDING = "pending"
@@ -85,11 +133,16 @@ _COUNTER_KEY = "priority_counter"
 
 
 class StoreLockedError(RuntimeError):
-    """Another connection (another kernel, another Runtime) holds the database file."""
+    """The database file is locked by another process beyond the busy timeout (an older toucan_nb
+    holds it exclusively)."""
 
 
 class StoreVersionError(RuntimeError):
     """The database file was written by a newer toucan_nb schema."""
+
+
+class StoreCorruptError(RuntimeError):
+    """The database file is damaged, or is not a SQLite database."""
 
 
 def _jsonable(value: Any) -> Any:
@@ -130,22 +183,41 @@ _Write = Callable[[sqlite3.Connection], Any]
 
 
 def _upsert_history(conn: sqlite3.Connection, prompt_id: str, data: str) -> None:
-    # ON CONFLICT keeps the row (and its seq): a repeated prompt_id stays where it was.
+    # ON CONFLICT keeps the row (and its seq): a repeated prompt_id stays where it was. Its rev
+    # moves, so other runtimes know to reload it.
     conn.execute("INSERT INTO history (prompt_id, entry) VALUES (?, ?) "
-                 "ON CONFLICT (prompt_id) DO UPDATE SET entry = excluded.entry", (prompt_id, data))
+                 "ON CONFLICT (prompt_id) DO UPDATE SET entry = excluded.entry, rev = history.rev + 1",
+                 (prompt_id, data))
+
+
+def _process_start(pid: int) -> float | None:
+    """The start time of process `pid`, or None when it is gone or a zombie."""
+    try:
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return process.create_time()
+    except psutil.Error:
+        return None
+
+
+def _chunks(values: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(values), _ID_CHUNK):
+        yield values[start:start + _ID_CHUNK]
 
 
 class Store:
-    """The database of one runtime. See the module docstring for what is written when."""
+    """The database of one runtime, shared with the others on the same file (module docstring)."""
 
-    def __init__(self, path: str | Path, *, busy_timeout: float = 1.0) -> None:
-        """Open (creating if needed) the database at `path`.
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
+        """Open (creating if needed) the database at `path` and register this store as an owner.
 
-        Raises StoreLockedError when another process holds it, StoreVersionError when its schema is
-        newer than ours.
+        Raises StoreLockedError when another process holds it locked, StoreVersionError when its
+        schema is newer than ours, StoreCorruptError when it is not a readable SQLite database.
         """
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.owner = uuid.uuid4().hex
         self._lock = threading.Lock()
         self._writes: list[_Write] = []
         self._queued = 0  # writes handed over so far
@@ -153,6 +225,8 @@ class Store:
         self._closing = threading.Event()  # set by close(); also cuts a gathering writer's wait short
         self._writes_changed = threading.Condition()
         self._writer: threading.Thread | None = None
+        self._data_version = 0  # SQLite's data_version when last checked
+        self._foreign_version = 0  # bumped each time other connections were seen to commit
         # isolation_level=None: autocommit; multi-statement writes use explicit transactions.
         self._conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None,
                                      check_same_thread=False)
@@ -161,8 +235,15 @@ class Store:
         except sqlite3.OperationalError as exc:
             self._conn.close()
             if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreLockedError(f"{self.path} is in use by another process") from exc
-            raise
+                raise StoreLockedError(
+                    f"{self.path} is locked by another process (a toucan_nb older than this one keeps "
+                    f"it to itself while it runs): {exc}") from exc
+            raise StoreCorruptError(f"{self.path} cannot be opened: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreCorruptError(
+                f"{self.path} is damaged or is not a SQLite database ({exc}); move it aside to start "
+                "an empty one") from exc
         except BaseException:
             self._conn.close()
             raise
@@ -208,7 +289,7 @@ class Store:
                 return
             conn = self._conn
             try:
-                conn.execute("BEGIN")
+                conn.execute("BEGIN IMMEDIATE")
                 for op in batch:
                     op(conn)
                 conn.execute("COMMIT")
@@ -235,94 +316,208 @@ class Store:
 
     def _setup(self) -> None:
         conn = self._conn
-        # Set before entering WAL so the WAL index lives in process memory, not a shared file.
-        conn.execute("PRAGMA locking_mode=EXCLUSIVE")
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("BEGIN IMMEDIATE")  # takes (and, in EXCLUSIVE mode, keeps) the write lock
+        conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreVersionError(
                     f"{self.path} has schema version {version}; this toucan_nb reads up to {SCHEMA_VERSION}")
+            if version == 1:
+                for statement in _MIGRATE_FROM_1.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version != SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            started = _process_start(os.getpid()) or 0.0
+            conn.execute("INSERT INTO runtimes (id, pid, started) VALUES (?, ?, ?)",
+                         (self.owner, os.getpid(), started))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
+        self._data_version = conn.execute("PRAGMA data_version").fetchone()[0]
 
-    # -- queue -----------------------------------------------------------------------------------
+    # -- owners ----------------------------------------------------------------------------------
 
-    def insert_pending(self, seq: int, item: QueueItem) -> None:
-        """Store a newly queued item under the queue's insertion counter `seq`."""
+    def _dead_owners(self, conn: sqlite3.Connection) -> list[str]:
+        """(In a transaction.) Owners of queue rows that are not alive; forgets their runtimes rows."""
+        owners = [row[0] for row in conn.execute("SELECT DISTINCT owner FROM queue WHERE owner != ?",
+                                                 (self.owner,))]
+        registered = {row[0]: (row[1], row[2]) for row in conn.execute("SELECT id, pid, started FROM runtimes")}
+        dead = []
+        for owner, (pid, started) in registered.items():
+            if owner != self.owner and not self._alive(pid, started):
+                dead.append(owner)
+        conn.executemany("DELETE FROM runtimes WHERE id = ?", [(owner,) for owner in dead])
+        dead_set = set(dead)
+        return [owner for owner in owners if owner not in registered or owner in dead_set]
 
-        def insert(conn: sqlite3.Connection) -> None:
-            data = _encode(item.to_wire, "queue item", item.prompt_id)
-            if data is not None:
-                conn.execute("INSERT OR REPLACE INTO queue (seq, prompt_id, state, started_at, item) "
-                             "VALUES (?, ?, ?, NULL, ?)", (seq, item.prompt_id, _PENDING, data))
+    @staticmethod
+    def _alive(pid: int, started: float) -> bool:
+        now_started = _process_start(pid)
+        return now_started is not None and abs(now_started - started) < 1.0
 
-        self._write(insert)
-
-    def mark_running(self, seq: int, started_at: int) -> None:
-        """The item `seq` left the queue for the executor at `started_at` (ms)."""
-        self._write(lambda conn: conn.execute("UPDATE queue SET state = ?, started_at = ? WHERE seq = ?",
-                                              (_RUNNING, started_at, seq)))
-
-    def delete_queue_rows(self, seqs: Iterable[int]) -> None:
-        """Forget these queue rows (finished or deleted items)."""
-        rows = [(seq,) for seq in seqs]
-        self._write(lambda conn: conn.executemany("DELETE FROM queue WHERE seq = ?", rows))
-
-    def clear_pending(self) -> None:
-        """Forget every pending row (running rows stay)."""
-        self._write(lambda conn: conn.execute("DELETE FROM queue WHERE state = ?", (_PENDING,)))
-
-    def load_pending(self) -> list[tuple[int, QueueItem]]:
-        """Pending items with their `seq`, in insertion order."""
-        self.flush()
-        with self._lock:
-            rows = self._conn.execute("SELECT seq, item FROM queue WHERE state = ? ORDER BY seq",
-                                      (_PENDING,)).fetchall()
-        return [(seq, item) for seq, data in rows
-                if (item := _decode(data, QueueItem.from_wire, f"queue row {seq}")) is not None]
-
-    def next_queue_seq(self) -> int:
-        """The first `seq` no queue row uses yet."""
-        self.flush()
-        with self._lock:
-            (top,) = self._conn.execute("SELECT MAX(seq) FROM queue").fetchone()
-        return 0 if top is None else top + 1
-
-    def recover(self, stopped_at: int | None = None) -> list[HistoryEntry]:
-        """Turn every item that was running when the last process died into an error history entry.
-
-        In one transaction: the `runtime_stopped_entry` of each running row is written to history
-        and the row is deleted. Returns the new entries (oldest first). Call it once at start-up,
-        before any `get()` (it cannot tell a dead run from a live one), and before building
-        `History`, which then loads them; adding them to an existing `History` is also safe.
-        """
+    def _in_transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """`work(conn)` in one BEGIN IMMEDIATE transaction, after the queued writes."""
         self.flush()
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
             try:
-                rows = conn.execute("SELECT seq, started_at, item FROM queue WHERE state = ? ORDER BY seq",
-                                    (_RUNNING,)).fetchall()
-                entries = [runtime_stopped_entry(item, started_at=started_at, stopped_at=stopped_at)
-                           for seq, started_at, data in rows
-                           if (item := _decode(data, QueueItem.from_wire, f"queue row {seq}")) is not None]
-                for entry in entries:
-                    _upsert_history(conn, entry.prompt_id, _dumps(entry.to_wire()))
-                conn.execute("DELETE FROM queue WHERE state = ?", (_RUNNING,))
+                result = work(conn)
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-        return entries
+        return result
+
+    # -- changes by other runtimes ---------------------------------------------------------------
+
+    def foreign_version(self) -> int:
+        """A number that goes up when other connections have committed since the last call.
+
+        Never waits: when the connection is busy (the writer thread is committing) the check is
+        skipped and the last number returned; a later call sees the change.
+        """
+        if not self._lock.acquire(blocking=False):
+            return self._foreign_version
+        try:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error:
+            return self._foreign_version  # closed: nothing changes any more
+        finally:
+            self._lock.release()
+        if version != self._data_version:
+            self._data_version = version
+            self._foreign_version += 1
+        return self._foreign_version
+
+    # -- queue -----------------------------------------------------------------------------------
+
+    def insert_pending(self, seq: int, item: QueueItem) -> None:
+        """Store a newly queued item under the queue's insertion counter `seq`."""
+        owner = self.owner
+
+        def insert(conn: sqlite3.Connection) -> None:
+            data = _encode(item.to_wire, "queue item", item.prompt_id)
+            if data is not None:
+                conn.execute("DELETE FROM queue WHERE owner = ? AND local = ?", (owner, seq))
+                conn.execute("INSERT INTO queue (prompt_id, state, started_at, item, owner, local) "
+                             "VALUES (?, ?, NULL, ?, ?, ?)", (item.prompt_id, _PENDING, data, owner, seq))
+
+        self._write(insert)
+
+    def mark_running(self, seq: int, started_at: int) -> None:
+        """The item `seq` left the queue for the executor at `started_at` (ms)."""
+        row = (_RUNNING, started_at, self.owner, seq)
+        self._write(lambda conn: conn.execute(
+            "UPDATE queue SET state = ?, started_at = ? WHERE owner = ? AND local = ?", row))
+
+    def delete_queue_rows(self, seqs: Iterable[int]) -> None:
+        """Forget these queue rows (finished or deleted items)."""
+        rows = [(self.owner, seq) for seq in seqs]
+        self._write(lambda conn: conn.executemany("DELETE FROM queue WHERE owner = ? AND local = ?", rows))
+
+    def clear_pending(self) -> None:
+        """Forget every pending row of ours (running rows stay)."""
+        row = (_PENDING, self.owner)
+        self._write(lambda conn: conn.execute("DELETE FROM queue WHERE state = ? AND owner = ?", row))
+
+    def load_pending(self) -> list[tuple[int, QueueItem]]:
+        """Our pending items with their `seq`, in insertion order, after adopting the pending items
+        of owners that are not alive (in one transaction: each is adopted once)."""
+
+        def adopt(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+            dead = self._dead_owners(conn)
+            (top,) = conn.execute("SELECT MAX(local) FROM queue WHERE owner = ?", (self.owner,)).fetchone()
+            next_local = 0 if top is None else top + 1
+            orphans = []
+            for chunk in _chunks(dead):
+                marks = ",".join("?" * len(chunk))
+                orphans += conn.execute(f"SELECT seq FROM queue WHERE state = ? AND owner IN ({marks})",
+                                        (_PENDING, *chunk)).fetchall()
+            orphans.sort()
+            conn.executemany("UPDATE queue SET owner = ?, local = ? WHERE seq = ?",
+                             [(self.owner, next_local + i, seq) for i, (seq,) in enumerate(orphans)])
+            if orphans:
+                log.info("store: took over %d pending prompt(s) of runtimes that stopped", len(orphans))
+            return conn.execute("SELECT local, item FROM queue WHERE state = ? AND owner = ? ORDER BY seq",
+                                (_PENDING, self.owner)).fetchall()
+
+        rows = self._in_transaction(adopt)
+        return [(local, item) for local, data in rows
+                if (item := _decode(data, QueueItem.from_wire, f"queue row {local}")) is not None]
+
+    def next_queue_seq(self) -> int:
+        """The first `seq` none of our queue rows uses yet."""
+        self.flush()
+        with self._lock:
+            (top,) = self._conn.execute("SELECT MAX(local) FROM queue WHERE owner = ?",
+                                        (self.owner,)).fetchone()
+        return 0 if top is None else top + 1
+
+    def recover(self, stopped_at: int | None = None) -> list[HistoryEntry]:
+        """Turn every item that was running in a runtime that is gone into an error history entry.
+
+        In one transaction: the `runtime_stopped_entry` of each such running row is written to
+        history and the row is deleted. Returns the new entries (oldest first). Running rows of live
+        runtimes are theirs and stay. Call it at start-up, before building `History`, which then
+        loads them; adding them to an existing `History` is also safe.
+        """
+
+        def take(conn: sqlite3.Connection) -> list[HistoryEntry]:
+            dead = self._dead_owners(conn)
+            rows: list[tuple[int, int | None, str]] = []
+            for chunk in _chunks(dead):
+                marks = ",".join("?" * len(chunk))
+                rows += conn.execute(f"SELECT seq, started_at, item FROM queue WHERE state = ? "
+                                     f"AND owner IN ({marks})", (_RUNNING, *chunk)).fetchall()
+            rows.sort()
+            entries = [runtime_stopped_entry(item, started_at=started_at, stopped_at=stopped_at)
+                       for seq, started_at, data in rows
+                       if (item := _decode(data, QueueItem.from_wire, f"queue row {seq}")) is not None]
+            for entry in entries:
+                _upsert_history(conn, entry.prompt_id, _dumps(entry.to_wire()))
+            conn.executemany("DELETE FROM queue WHERE seq = ?", [(seq,) for seq, _, _ in rows])
+            return entries
+
+        return self._in_transaction(take)
+
+    def foreign_queue(self) -> tuple[list[QueueItem], list[QueueItem]]:
+        """(running, pending) items of the other live runtimes, oldest first."""
+        self.flush()
+        with self._lock:
+            rows = self._conn.execute("SELECT q.seq, q.state, q.item FROM queue q JOIN runtimes r ON r.id = q.owner "
+                                      "WHERE q.owner != ? ORDER BY q.seq", (self.owner,)).fetchall()
+            owners = self._conn.execute("SELECT id, pid, started FROM runtimes WHERE id != ?",
+                                        (self.owner,)).fetchall()
+        alive = {owner for owner, pid, started in owners if self._alive(pid, started)}
+        running: list[QueueItem] = []
+        pending: list[QueueItem] = []
+        for seq, state, data in rows:
+            item = _decode(data, QueueItem.from_wire, f"queue row {seq}")
+            if item is not None:
+                (running if state == _RUNNING else pending).append(item)
+        if len(alive) < len(owners):
+            return self._only_alive(alive, running, pending)
+        return running, pending
+
+    def _only_alive(self, alive: set[str], running: list[QueueItem],
+                    pending: list[QueueItem]) -> tuple[list[QueueItem], list[QueueItem]]:
+        # Rare: an owner died and no runtime has started since; its prompts wait for the next one.
+        with self._lock:
+            rows = self._conn.execute("SELECT prompt_id, owner FROM queue WHERE owner != ?",
+                                      (self.owner,)).fetchall()
+        dead_ids = {prompt_id for prompt_id, owner in rows if owner not in alive}
+        return ([i for i in running if i.prompt_id not in dead_ids],
+                [i for i in pending if i.prompt_id not in dead_ids])
 
     # -- history ---------------------------------------------------------------------------------
 
@@ -345,16 +540,31 @@ class Store:
         self._write(lambda conn: conn.executemany("DELETE FROM history WHERE prompt_id = ?", rows))
 
     def clear_history(self) -> None:
-        """Forget every history entry."""
+        """Forget every history entry (of every runtime: there is one history)."""
         self._write(lambda conn: conn.execute("DELETE FROM history"))
 
     def load_history(self) -> list[HistoryEntry]:
         """Every stored entry, oldest first."""
+        rows = self.history_rows()
+        loaded = self.history_entries([prompt_id for prompt_id, _ in rows])
+        return [loaded[prompt_id] for prompt_id, _ in rows if prompt_id in loaded]
+
+    def history_rows(self) -> list[tuple[str, int]]:
+        """(prompt_id, rev) of every stored entry, oldest first (commits our queued writes first)."""
         self.flush()
         with self._lock:
-            rows = self._conn.execute("SELECT seq, entry FROM history ORDER BY seq").fetchall()
-        return [entry for seq, data in rows
-                if (entry := _decode(data, HistoryEntry.from_wire, f"history row {seq}")) is not None]
+            return self._conn.execute("SELECT prompt_id, rev FROM history ORDER BY seq").fetchall()
+
+    def history_entries(self, prompt_ids: list[str]) -> dict[str, HistoryEntry]:
+        """The readable stored entries with these ids (unreadable rows are logged and left out)."""
+        rows: list[tuple[int, str, str]] = []
+        with self._lock:
+            for chunk in _chunks(prompt_ids):
+                marks = ",".join("?" * len(chunk))
+                rows += self._conn.execute(f"SELECT seq, prompt_id, entry FROM history WHERE prompt_id IN ({marks})",
+                                           chunk).fetchall()
+        return {prompt_id: entry for seq, prompt_id, data in rows
+                if (entry := _decode(data, HistoryEntry.from_wire, f"history row {seq}")) is not None}
 
     # -- priority counter ------------------------------------------------------------------------
 
@@ -366,18 +576,44 @@ class Store:
         return 0 if row is None else int(row[0])
 
     def save_counter(self, value: int) -> None:
-        """Remember the priority counter."""
+        """Set the priority counter."""
         row = (_COUNTER_KEY, str(value))
         self._write(lambda conn: conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                                               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", row))
 
+    def reserve_numbers(self, count: int, at_least: int = 0) -> int:
+        """Reserve `count` priority numbers for this runtime alone; returns the first.
+
+        The block starts at the shared counter (or `at_least`, if higher), which moves past it, in
+        one transaction: no other runtime gets these numbers.
+        """
+
+        def reserve(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (_COUNTER_KEY,)).fetchone()
+            start = max(0 if row is None else int(row[0]), at_least)
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (_COUNTER_KEY, str(start + count)))
+            return start
+
+        return self._in_transaction(reserve)
+
+    def release_numbers(self, next_number: int, reserved_end: int) -> None:
+        """Give back the unused numbers `next_number`..`reserved_end`, unless someone reserved after us."""
+        row = (str(next_number), _COUNTER_KEY, str(reserved_end))
+        self._write(lambda conn: conn.execute("UPDATE meta SET value = ? WHERE key = ? AND value = ?", row))
+
     # -- lifetime --------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Commit the queued writes, then close the connection (releasing the file lock).
-
-        Later writes raise sqlite3.ProgrammingError. Idempotent.
-        """
+        """Commit the queued writes, leave the owners (our pending prompts go to the next runtime
+        that starts on this file; our running one, if any, is recorded as failed there), then
+        close the connection. Later writes raise sqlite3.ProgrammingError. Idempotent."""
+        if not self._closing.is_set():
+            owner = self.owner
+            try:
+                self._write(lambda conn: conn.execute("DELETE FROM runtimes WHERE id = ?", (owner,)))
+            except sqlite3.ProgrammingError:
+                pass
         with self._writes_changed:
             self._closing.set()
             self._writes_changed.notify_all()

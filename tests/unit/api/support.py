@@ -114,6 +114,9 @@ class FakeRuntime:
         self.queue.put(QueueItem(number, prompt_id, prompt, extra, list(prompt)[-1:]))
         return Submission(prompt_id, number, {})
 
+    def queue_listing(self) -> tuple[list[QueueItem], list[QueueItem]]:
+        return self.queue.running(), self.queue.pending()  # no other runtime shares a store here
+
     def delete_pending(self, ids: list[str]) -> int:
         self.calls.append(("delete_pending", list(ids)))
         return self.queue.delete(ids)

@@ -19,7 +19,7 @@ from tests.support.vectors import load
 from toucan_nb.runtime.history import RUNTIME_STOPPED_MESSAGE, History, HistoryEntry
 from toucan_nb.runtime.jobs import normalize_history_item
 from toucan_nb.runtime.queue import PromptQueue, QueueItem
-from toucan_nb.runtime.store import DB_FILENAME, Store, StoreLockedError, StoreVersionError
+from toucan_nb.runtime.store import DB_FILENAME, Store, StoreCorruptError, StoreLockedError, StoreVersionError
 
 
 def item(number: float, prompt_id: str, **extra: Any) -> QueueItem:
@@ -61,16 +61,32 @@ def test_file_in_user_dir_in_wal_mode(store: Store, user_dir: Path) -> None:
     assert store.path == user_dir / DB_FILENAME
     History(store=store).add(entry("p"))
     assert (user_dir / (DB_FILENAME + "-wal")).exists()
-    conn = store._conn  # the pragmas are per connection; only ours can read the locked file
+    conn = store._conn  # the pragmas are per connection
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: no fsync per commit
 
 
-def test_second_store_on_the_same_file_is_refused(store: Store) -> None:
-    with pytest.raises(StoreLockedError):
-        Store(store.path, busy_timeout=0.05)
-    store.close()
-    Store(store.path).close()
+def test_a_file_an_older_toucan_holds_exclusively_is_reported_as_locked(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILENAME
+    older = sqlite3.connect(path, isolation_level=None)
+    older.execute("PRAGMA locking_mode=EXCLUSIVE")
+    older.execute("PRAGMA journal_mode=WAL")
+    older.execute("BEGIN IMMEDIATE")  # what a toucan_nb before shared stores held while it ran
+    older.execute("COMMIT")
+    try:
+        with pytest.raises(StoreLockedError, match="locked by another process"):
+            Store(path, busy_timeout=0.05)
+    finally:
+        older.close()
+    Store(path).close()
+
+
+def test_a_damaged_file_is_reported_as_such(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILENAME
+    path.write_bytes(b"this is not a database, just some bytes " * 100)
+    with pytest.raises(StoreCorruptError, match="damaged or is not a SQLite database"):
+        Store(path)
+    assert path.read_bytes().startswith(b"this is not")  # left as it was, for the user to look at
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:

@@ -14,8 +14,9 @@ class JobsHandler(ApiHandler):
     def get(self) -> None:
         rt = self.runtime
         arg = self.get_query_argument
+        running, pending = rt.queue_listing()
         self.write_json(jobs.list_jobs(
-            rt.queue.running(), rt.queue.pending(), rt.history,
+            running, pending, rt.history,
             status=arg("status", None), workflow_id=arg("workflow_id", None),
             sort_by=arg("sort_by", None), sort_order=arg("sort_order", None),
             limit=arg("limit", None), offset=arg("offset", None),
@@ -25,4 +26,5 @@ class JobsHandler(ApiHandler):
 class JobHandler(ApiHandler):
     def get(self, job_id: str) -> None:
         rt = self.runtime
-        self.write_json(jobs.get_job(job_id, rt.queue.running(), rt.queue.pending(), rt.history))
+        running, pending = rt.queue_listing()
+        self.write_json(jobs.get_job(job_id, running, pending, rt.history))

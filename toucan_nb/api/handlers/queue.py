@@ -97,9 +97,10 @@ def _float(value: Any) -> float:
 
 class QueueHandler(ApiHandler):
     def get(self) -> None:
-        queue = self.runtime.queue
-        self.write_json({"queue_running": [item.to_wire() for item in queue.running()],
-                         "queue_pending": [item.to_wire() for item in queue.pending()]})
+        # This runtime's queue, then those of the other kernels persisting into the same folder.
+        running, pending = self.runtime.queue_listing()
+        self.write_json({"queue_running": [item.to_wire() for item in running],
+                         "queue_pending": [item.to_wire() for item in pending]})
 
     def post(self) -> None:
         data = self.json_object()

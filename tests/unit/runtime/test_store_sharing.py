@@ -1,0 +1,412 @@
+"""Several runtimes on one store file (store.py, "Sharing"): every kernel of a user persists into one
+folder. Stores in this process, and real processes that queue prompts and die."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toucan_nb.runtime.history import RUNTIME_STOPPED_TYPE, History, HistoryEntry
+from toucan_nb.runtime.queue import PromptQueue, QueueItem
+from toucan_nb.runtime.store import DB_FILENAME, SCHEMA_VERSION, Store
+
+REPO = Path(__file__).resolve().parents[3]
+WAIT = 30.0
+
+
+def item(number: float, prompt_id: str) -> QueueItem:
+    return QueueItem(number, prompt_id, {"1": {"class_type": "X", "inputs": {"v": number}}},
+                     {"client_id": "c", "create_time": 1000}, ["1"])
+
+
+def entry(prompt_id: str, number: int = 0) -> HistoryEntry:
+    return HistoryEntry(prompt=item(number, prompt_id), outputs={"1": {"n": [number]}})
+
+
+def wait_for(check: Any, what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "user" / DB_FILENAME
+
+
+# A process that queues prompts into a store and dies without closing it (a killed kernel).
+_DYING_OWNER = """
+import os, sys
+sys.path.insert(0, sys.argv[2])
+from toucan_nb.runtime.queue import PromptQueue, QueueItem
+from toucan_nb.runtime.store import Store
+store = Store(sys.argv[1])
+queue = PromptQueue(store=store)
+for n in range(int(sys.argv[3])):
+    queue.put(QueueItem(n, f"orphan-{n}", {"1": {}}, {"create_time": 1}, ["1"]))
+queue.get(timeout=0)  # orphan-0 was running
+assert store.flush()
+os._exit(0)
+"""
+
+
+def die_with_queue(path: Path, count: int) -> None:
+    done = subprocess.run([sys.executable, "-c", _DYING_OWNER, str(path), str(REPO), str(count)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_live_owners_keep_their_prompts(path: Path) -> None:
+    a, b = Store(path), Store(path)
+    try:
+        queue_a = PromptQueue(store=a)
+        for n in range(3):
+            queue_a.put(item(n, f"a{n}"))
+        queue_b = PromptQueue(store=b)
+        queue_b.put(item(0, "b0"))
+        a.flush()
+        b.flush()
+        # Both stores use the local counter 0: rows are told apart by owner.
+        assert [i.prompt_id for i in PromptQueue(store=b).pending()] == ["b0"]
+        assert [i.prompt_id for i in PromptQueue(store=a).pending()] == ["a0", "a1", "a2"]
+        assert a.recover() == [] and b.recover() == []
+        running, pending = b.foreign_queue()
+        assert running == [] and [i.prompt_id for i in pending] == ["a0", "a1", "a2"]
+        queue_a.get(timeout=0)
+        a.write_through()
+        running, pending = b.foreign_queue()
+        assert [i.prompt_id for i in running] == ["a0"] and [i.prompt_id for i in pending] == ["a1", "a2"]
+        queue_a.delete(["a2"])
+        queue_b.clear()  # clears b's own pending rows only
+        a.flush()
+        b.flush()
+        assert [i.prompt_id for i in b.foreign_queue()[1]] == ["a1"]
+        assert [i.prompt_id for i in a.foreign_queue()[1]] == []
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_dead_owners_prompts_are_taken_over_exactly_once(path: Path) -> None:
+    die_with_queue(path, 40)
+    stores = [Store(path) for _ in range(4)]
+    try:
+        # Four runtimes start at once on the folder of the killed one.
+        results: dict[int, list[str]] = {}
+        recovered: dict[int, list[str]] = {}
+        barrier = threading.Barrier(len(stores))
+
+        def start(i: int) -> None:
+            barrier.wait()
+            recovered[i] = [e.prompt_id for e in stores[i].recover()]
+            results[i] = [q.prompt_id for q in PromptQueue(store=stores[i]).pending()]
+
+        threads = [threading.Thread(target=start, args=(i,)) for i in range(len(stores))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        taken = [prompt_id for ids in results.values() for prompt_id in ids]
+        assert sorted(taken) == sorted(f"orphan-{n}" for n in range(1, 40))  # each once, none lost
+        assert sum(len(ids) == 39 for ids in results.values()) == 1  # one transaction took them all
+        assert [pid for ids in recovered.values() for pid in ids] == ["orphan-0"]
+        failed = History(store=stores[0]).get_one("orphan-0")
+        assert failed is not None
+        assert failed["status"]["messages"][-1][1]["exception_type"] == RUNTIME_STOPPED_TYPE
+        # The new owner's queue survives its own restart; a live owner's prompts are never taken.
+        owner = next(i for i, ids in results.items() if ids)
+        others = [s for i, s in enumerate(stores) if i != owner]
+        assert all(PromptQueue(store=s).pending() == [] for s in others)
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_closed_owners_pending_prompts_go_to_the_next_store(path: Path) -> None:
+    a = Store(path)
+    queue = PromptQueue(store=a)
+    queue.put(item(1, "left"))
+    a.close()
+    b = Store(path)
+    try:
+        assert [i.prompt_id for i in PromptQueue(store=b).pending()] == ["left"]
+    finally:
+        b.close()
+
+
+def test_every_history_shows_every_runtimes_entries(path: Path) -> None:
+    a, b = Store(path), Store(path)
+    try:
+        history_a, history_b = History(store=a), History(store=b)
+        history_a.add(entry("from-a", 1))
+        history_b.add(entry("from-b", 2))
+        a.flush()
+        b.flush()
+        for history in (history_a, history_b):
+            wait_for(lambda h=history: len(h) == 2, "both entries in each history")
+            assert set(history.get()) == {"from-a", "from-b"}
+        assert history_b.get_one("from-a")["outputs"] == {"1": {"n": [1]}}
+        # A replaced entry (same prompt id) reaches the other runtime; so do deletions and clear.
+        history_a.add(entry("from-b", 7))
+        a.flush()
+        wait_for(lambda: history_b.get_one("from-b")["outputs"] == {"1": {"n": [7]}}, "the replacement")
+        history_b.delete(["from-a"])
+        b.flush()
+        wait_for(lambda: "from-a" not in history_a, "the deletion")
+        history_b.clear()
+        b.flush()
+        wait_for(lambda: len(history_a) == 0, "the clear")
+    finally:
+        a.close()
+        b.close()
+
+
+def test_priority_numbers_never_repeat_across_runtimes(path: Path) -> None:
+    a, b = Store(path), Store(path)
+    try:
+        blocks = [a.reserve_numbers(64), b.reserve_numbers(64), a.reserve_numbers(64)]
+        assert blocks == [0, 64, 128]
+        assert b.reserve_numbers(1, at_least=1000) == 1000
+        # The unused end of a block goes back only if no one reserved after it.
+        a.release_numbers(130, 192)
+        a.flush()
+        assert b.load_counter() == 1001
+        b.release_numbers(1000, 1001)
+        b.flush()
+        assert a.load_counter() == 1000
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_schema_1_file_is_upgraded_and_its_prompts_taken_over(path: Path) -> None:
+    path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("""
+        CREATE TABLE queue (seq INTEGER PRIMARY KEY, prompt_id TEXT NOT NULL, state TEXT NOT NULL,
+                            started_at INTEGER, item TEXT NOT NULL);
+        CREATE TABLE history (seq INTEGER PRIMARY KEY, prompt_id TEXT NOT NULL UNIQUE, entry TEXT NOT NULL);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        PRAGMA user_version=1;
+    """)
+    rows = [(0, "was-running", "running", 5, json.dumps(item(0, "was-running").to_wire())),
+            (1, "waiting", "pending", None, json.dumps(item(1, "waiting").to_wire()))]
+    conn.executemany("INSERT INTO queue VALUES (?, ?, ?, ?, ?)", rows)
+    conn.execute("INSERT INTO history (prompt_id, entry) VALUES (?, ?)",
+                 ("old", json.dumps(entry("old").to_wire())))
+    conn.execute("INSERT INTO meta VALUES ('priority_counter', '17')")
+    conn.close()
+    store = Store(path)
+    try:
+        assert [e.prompt_id for e in store.recover()] == ["was-running"]
+        assert [e.prompt_id for e in History(store=store).entries()] == ["old", "was-running"]
+        assert [i.prompt_id for i in PromptQueue(store=store).pending()] == ["waiting"]
+        assert store.reserve_numbers(64) == 17
+        assert store._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    finally:
+        store.close()
+
+
+def test_two_runtimes_share_queue_history_and_counter(tmp_path: Path) -> None:
+    from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+    from .executor_nodes import NODES
+
+    def make() -> Runtime:
+        rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), load_builtin_nodes=False))
+        for name, cls in NODES.items():
+            rt.registry.register(name, cls)
+        return rt.start()
+
+    first, second = make(), make()
+    try:
+        submissions: dict[str, list[Any]] = {"first": [], "second": []}
+
+        def submit(name: str, rt: Runtime) -> None:
+            for n in range(40):
+                graph = {"1": {"class_type": "Const", "inputs": {"value": float(n)}},
+                         "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}}
+                submissions[name].append(rt.submit(graph))
+
+        threads = [threading.Thread(target=submit, args=(n, rt)) for n, rt in (("first", first), ("second", second))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(WAIT)
+        every = submissions["first"] + submissions["second"]
+        assert len({s.number for s in every}) == 80  # no number handed out twice
+        assert len({s.prompt_id for s in every}) == 80
+        for name, rt in (("first", first), ("second", second)):
+            for s in submissions[name]:
+                assert rt.future(s.prompt_id).result(WAIT).status_str == "success"  # ran where queued
+        for rt in (first, second):
+            wait_for(lambda r=rt: len(r.history) == 80, "every entry in each runtime's history")
+            assert set(rt.history.get()) == {s.prompt_id for s in every}
+        # /queue and /api/jobs of one runtime list what another has queued.
+        idle = Runtime(RuntimeConfig(base_dir=str(tmp_path), load_builtin_nodes=False))
+        for name, cls in NODES.items():
+            idle.registry.register(name, cls)
+        idle._open_store()  # persisting, but its executor never starts
+        waiting = idle.submit({"1": {"class_type": "Const", "inputs": {"value": 1.0}},
+                               "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}})
+        idle.store.flush()
+        wait_for(lambda: waiting.prompt_id in [i.prompt_id for i in second.queue_listing()[1]], "the listing")
+        assert second.queue.pending() == []  # listed, not taken
+        idle.store.close()
+    finally:
+        first.stop()
+        second.stop()
+
+
+# A process with a runtime whose first prompt never finishes, and two more waiting behind it.
+_STUCK_RUNTIME = """
+import os, sys, threading
+sys.path.insert(0, sys.argv[2])
+from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+class Hold:
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"value": ("INT", {})}}
+
+    def run(self, value):
+        threading.Event().wait()
+
+rt = Runtime(RuntimeConfig(base_dir=sys.argv[1], load_builtin_nodes=False))
+rt.registry.register("Hold", Hold)
+rt.start()
+ids = [rt.submit({"1": {"class_type": "Hold", "inputs": {"value": n}}}).prompt_id for n in range(3)]
+while rt.running_prompt_id != ids[0]:
+    pass
+assert rt.store.flush()
+print(" ".join(ids), flush=True)
+os._exit(0)
+"""
+
+
+def test_a_killed_kernels_pending_prompts_run_once_in_the_next_runtime(tmp_path: Path) -> None:
+    from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+    done = subprocess.run([sys.executable, "-c", _STUCK_RUNTIME, str(tmp_path), str(REPO)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    stuck, *waiting = done.stdout.split()
+    runs: list[int] = []
+
+    class Hold:  # the same class name, now a node that finishes
+        RETURN_TYPES = ()
+        OUTPUT_NODE = True
+        FUNCTION = "run"
+
+        @classmethod
+        def INPUT_TYPES(cls) -> dict[str, Any]:
+            return {"required": {"value": ("INT", {})}}
+
+        def run(self, value: int) -> dict[str, Any]:
+            runs.append(value)
+            return {"ui": {"value": [value]}}
+
+    runtimes = []
+    for _ in range(2):  # two kernels attach after the killed one
+        rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), load_builtin_nodes=False))
+        rt.registry.register("Hold", Hold)
+        runtimes.append(rt.start())
+    try:
+        for rt in runtimes:
+            wait_for(lambda r=rt: len(r.history) == 3, "three entries")
+            for prompt_id in waiting:
+                assert rt.history.get_one(prompt_id)["status"]["status_str"] == "success"
+            failed = rt.history.get_one(stuck)
+            assert failed["status"]["status_str"] == "error"
+            assert failed["status"]["messages"][-1][1]["exception_type"] == RUNTIME_STOPPED_TYPE
+        assert sorted(runs) == [1, 2]  # each waiting prompt ran once, in one of the two
+    finally:
+        for rt in runtimes:
+            rt.stop()
+
+
+# A kernel-like process: a runtime on the shared folder that queues `count` prompts, waits for
+# them, then for the other process's entries in its history; prints what it saw.
+_SUBMITTING_RUNTIME = """
+import json, os, sys, time
+sys.path.insert(0, sys.argv[2])
+from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+LOG = os.path.join(sys.argv[1], "runs.log")
+
+class Count:
+    RETURN_TYPES = ()
+    OUTPUT_NODE = True
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"tag": ("STRING", {})}}
+
+    def run(self, tag):
+        with open(LOG, "a") as f:  # O_APPEND: one short line per write, whole
+            f.write(tag + "\\n")
+        return {}
+
+count, total, name = int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+rt = Runtime(RuntimeConfig(base_dir=sys.argv[1], load_builtin_nodes=False))
+rt.registry.register("Count", Count)
+rt.start()
+open(os.path.join(sys.argv[1], "ready-" + name), "w").close()
+while not os.path.exists(os.path.join(sys.argv[1], "go")):
+    time.sleep(0.005)
+subs = [rt.submit({"1": {"class_type": "Count", "inputs": {"tag": f"{name}-{n}"}}}) for n in range(count)]
+for s in subs:
+    rt.future(s.prompt_id).result(60)
+deadline = time.monotonic() + 60
+while len(rt.history) < total and time.monotonic() < deadline:
+    time.sleep(0.01)
+print(json.dumps({"numbers": [s.number for s in subs], "ids": [s.prompt_id for s in subs],
+                  "history": sorted(rt.history.get())}), flush=True)
+rt.stop()
+"""
+
+
+def test_two_processes_submitting_at_once_lose_and_repeat_nothing(tmp_path: Path) -> None:
+    count = 50
+    children = [subprocess.Popen([sys.executable, "-c", _SUBMITTING_RUNTIME, str(tmp_path), str(REPO),
+                                  str(count), str(2 * count), name], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for name in ("one", "two")]
+    try:
+        # Both runtimes started (stores open), then both submit at once.
+        wait_for(lambda: (tmp_path / "ready-one").exists() and (tmp_path / "ready-two").exists(), "both", 90)
+        (tmp_path / "go").touch()
+        outputs = []
+        for child in children:
+            out, err = child.communicate(timeout=120)
+            assert child.returncode == 0, err
+            outputs.append(json.loads(out))
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    numbers = outputs[0]["numbers"] + outputs[1]["numbers"]
+    ids = outputs[0]["ids"] + outputs[1]["ids"]
+    assert len(set(numbers)) == 2 * count and len(set(ids)) == 2 * count
+    for output in outputs:
+        assert output["history"] == sorted(ids)  # each process shows both processes' prompts
+    runs = (tmp_path / "runs.log").read_text().split()
+    assert sorted(runs) == sorted([f"one-{n}" for n in range(count)] + [f"two-{n}" for n in range(count)])
