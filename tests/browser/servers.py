@@ -129,6 +129,8 @@ class JupyterLab:
             "JUPYTER_DATA_DIR": os.path.join(workdir, "data"),
             "IPYTHONDIR": os.path.join(workdir, "ipython"),
             "JUPYTER_PLATFORM_DIRS": "0",
+            # The kernels' one data folder (session.default_base_dir), not the real home's ~/toucan_nb.
+            "TOUCAN_NB_HOME": os.path.join(workdir, "toucan_home"),
         }
         argv = [*console_script("jupyter-lab", ["-m", "jupyter", "lab"]),
                 "--no-browser", "--allow-root", f"--port={self.port}", "--ip=127.0.0.1",

@@ -215,7 +215,7 @@ def kernel_idle_for(lab: JupyterLab, path: str) -> bool:
 
 
 def test_lab_runs_a_notebook_workflow_with_the_progress_widget(lab: JupyterLab, new_page) -> None:
-    # Its own folder: the kernel's cwd, so its ./toucan_data is not the other kernel's.
+    # A notebook in a subfolder: its kernel runs there, and keeps its data in the user's one folder.
     folder = os.path.join(lab.root_dir, "nb")
     os.makedirs(folder, exist_ok=True)
     go = os.path.join(folder, "go.flag")

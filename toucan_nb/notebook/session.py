@@ -1,13 +1,21 @@
 """The kernel's one `Runtime`: created on first use, shared by the notebook API and `%load_ext`.
 
-`get_runtime()` creates and starts a runtime the first time (base directory `$TOUCAN_NB_HOME`, else
-`./toucan_data`), registers the notebook's capture node in it (`capture.py`) and returns the same
-object afterwards. This per-process slot is the notebook's one piece of global state: a kernel has
+`get_runtime()` creates and starts a runtime the first time (base directory `default_base_dir()`),
+registers the notebook's capture node in it (`capture.py`) and returns the same object afterwards.
+
+Where a kernel keeps its data: one folder per user, whatever the kernel's working directory
+(a notebook's kernel runs in the notebook's folder): `$TOUCAN_NB_HOME`, else ``~/toucan_nb``. Every
+kernel of the user shares its input/output/user folders and its one queue-and-history database,
+as the users of one ComfyUI installation expect (several kernels at once: `toucan_nb.runtime.store`).
+``toucan-nb serve`` keeps ComfyUI's own rule (``--base-directory``, else its working directory).
+Older versions used ``./toucan_data`` of the working directory; a kernel that finds one says in
+its log where its data lives now, and moves nothing. This per-process slot is the notebook's one piece of global state: a kernel has
 one runtime, as it has one GPU. Any thread may call these functions; creation is locked.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -18,6 +26,8 @@ from toucan_nb.runtime.errors import RuntimeUnavailableError
 if TYPE_CHECKING:
     from toucan_nb.runtime.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 _lock = threading.Lock()
 _runtime: Runtime | None = None
 
@@ -27,9 +37,27 @@ _runtime: Runtime | None = None
 NOTEBOOK_CLIENT_ID = f"toucan-notebook-{uuid.uuid4().hex[:12]}"
 
 
+LEGACY_DIRNAME = "toucan_data"  # where versions before the per-user folder kept a kernel's data
+
+
 def default_base_dir() -> str:
-    """`$TOUCAN_NB_HOME`, else `toucan_data` under the current directory."""
-    return os.environ.get("TOUCAN_NB_HOME") or os.path.join(os.getcwd(), "toucan_data")
+    """`$TOUCAN_NB_HOME`, else ``toucan_nb`` in the user's home folder (``./toucan_data`` without one)."""
+    configured = os.environ.get("TOUCAN_NB_HOME")
+    if configured:
+        return os.path.expanduser(configured)
+    home = os.path.expanduser("~")
+    if home == "~" or not os.path.isdir(home):
+        return os.path.join(os.getcwd(), LEGACY_DIRNAME)
+    return os.path.join(home, "toucan_nb")
+
+
+def note_legacy_folder(base_dir: str) -> None:
+    """Log where data lives now when the working directory holds an older version's ``toucan_data``."""
+    legacy = os.path.join(os.getcwd(), LEGACY_DIRNAME)
+    if os.path.isdir(legacy) and os.path.realpath(legacy) != os.path.realpath(base_dir):
+        log.warning("toucan_nb: this kernel keeps its outputs, inputs and history in %s (one folder per user, "
+                    "set by $TOUCAN_NB_HOME). %s is from an older toucan_nb and is no longer used: move its "
+                    "input/, output/ and user/ folders there to keep them (nothing was moved).", base_dir, legacy)
 
 
 def get_runtime(create: bool = True, **config: Any) -> Runtime:
@@ -50,7 +78,9 @@ def get_runtime(create: bool = True, **config: Any) -> Runtime:
         from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
 
         settings = dict(config)
-        settings.setdefault("base_dir", default_base_dir())
+        if "base_dir" not in settings:
+            settings["base_dir"] = default_base_dir()
+            note_legacy_folder(settings["base_dir"])
         runtime = Runtime(RuntimeConfig(**settings))
         runtime.start()
         attach(runtime)

@@ -37,15 +37,35 @@ def fake(monkeypatch, tmp_path):
     monkeypatch.setattr(session, "_runtime", None)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TOUCAN_NB_HOME", raising=False)
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return tmp_path
 
 
 def test_first_call_creates_starts_and_attaches_later_calls_share(fake):
     rt = session.get_runtime()
-    assert rt.started and rt.config.base_dir == os.path.join(str(fake), "toucan_data")
+    assert rt.started and rt.config.base_dir == os.path.join(str(fake / "home"), "toucan_nb")
     assert CAPTURE_CLASS_TYPE in rt.registry
     assert session.get_runtime() is rt and session.find_runtime() is rt
     assert len(FakeRuntime.created) == 1
+
+
+def test_the_folder_is_the_users_whatever_the_working_directory(fake, monkeypatch):
+    (fake / "notebooks" / "sub").mkdir(parents=True)
+    monkeypatch.chdir(fake / "notebooks" / "sub")
+    assert session.default_base_dir() == str(fake / "home" / "toucan_nb")
+    monkeypatch.chdir(fake)
+    assert session.default_base_dir() == str(fake / "home" / "toucan_nb")
+
+
+def test_an_older_toucan_data_folder_is_named_in_the_log_and_left_alone(fake, caplog):
+    (fake / "toucan_data" / "output").mkdir(parents=True)
+    (fake / "toucan_data" / "output" / "old.png").write_bytes(b"png")
+    with caplog.at_level("WARNING", logger="toucan_nb.notebook.session"):
+        rt = session.get_runtime()
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert rt.config.base_dir in message and str(fake / "toucan_data") in message
+    assert (fake / "toucan_data" / "output" / "old.png").read_bytes() == b"png"
 
 
 def test_base_dir_comes_from_the_environment(fake, monkeypatch):
