@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up (if needed) and run every check CI runs: ruff, the widget's JS tests, and pytest
-# (unit, protocol, Jupyter, browser tests and the example notebooks). Extra arguments go to pytest.
+# (unit, protocol, Jupyter, JupyterHub, browser tests and the example notebooks). Extra arguments go
+# to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -12,4 +13,6 @@ fi
 if [ -f js/package.json ]; then
   (cd js && npm ci --silent --no-audit --no-fund && npm test --silent)
 fi
+# configurable-http-proxy for the JupyterHub tests (tests/hub), pinned by its lockfile.
+(cd tests/hub && npm ci --silent --no-audit --no-fund)
 exec .venv/bin/python -m pytest "$@"

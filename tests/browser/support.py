@@ -243,14 +243,15 @@ def data_url_bytes(url: str) -> bytes:
 
 
 # -- a kernel, over the Jupyter server's kernel WebSocket --------------------------------------------
-def kernel_execute(channels_url: str, code: str, timeout: float = 120) -> str:
+def kernel_execute(channels_url: str, code: str, timeout: float = 120, headers: list[str] | None = None) -> str:
     """Run `code` in a kernel through `{base}api/kernels/<id>/channels`; returns its stdout.
 
-    Raises AssertionError with the traceback when the cell fails.
+    `headers`: extra handshake headers ("Name: value"). Raises AssertionError with the traceback
+    when the cell fails.
     """
     import websocket
 
-    ws = websocket.create_connection(channels_url, timeout=timeout)
+    ws = websocket.create_connection(channels_url, timeout=timeout, header=headers or [])
     try:
         msg_id = uuid.uuid4().hex
         header = {"msg_id": msg_id, "msg_type": "execute_request", "username": "browser-test",
@@ -264,7 +265,10 @@ def kernel_execute(channels_url: str, code: str, timeout: float = 120) -> str:
         idle = False
         while reply is None or not idle:
             ws.settimeout(max(0.1, deadline - time.monotonic()))
-            msg = json.loads(ws.recv())
+            raw = ws.recv()
+            if isinstance(raw, bytes):
+                continue  # a message with binary buffers (widget comm traffic), never ours to read
+            msg = json.loads(raw)
             if msg.get("parent_header", {}).get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]
