@@ -33,9 +33,10 @@ folder (`toucan_nb.notebook.session`), and a second `Runtime` in one process may
   cannot both take a prompt: it runs exactly once.
 * History is one table for everyone: `History` keeps its in-memory view and takes in what others
   committed when `foreign_version` says the file changed (SQLite's ``PRAGMA data_version``, which
-  moves only for commits of other connections). That check is the only cost on the read path when
-  one runtime is alone: a few microseconds, and it never waits for the writer thread (a check that
-  finds the connection busy is skipped; the next read makes it).
+  moves only for commits of other connections). That check runs at most every
+  `CHANGE_CHECK_SECONDS` (20 ms, about as long as the others' writes gather anyway) and never waits
+  for the writer thread (a check that finds the connection busy is skipped; a later read makes
+  it): when one runtime is alone, the read path pays a clock read.
 * `foreign_queue` lists the prompts other live owners have queued or are running, for ``/queue``
   and ``/api/jobs``; they are cancelled through the runtime that queued them.
 * The priority counter is handed out in blocks (`reserve_numbers`, one synchronous transaction per
@@ -75,6 +76,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -90,6 +92,8 @@ log = logging.getLogger(__name__)
 DB_FILENAME = "toucan.db"
 SCHEMA_VERSION = 2
 GATHER_SECONDS = 0.02  # how long the writer thread lets writes gather after the first one
+# How stale a view of other runtimes' commits may be (about as long as their own writes gather).
+CHANGE_CHECK_SECONDS = 0.02
 _ID_CHUNK = 500  # ids per "IN (...)" query (SQLite's default limit is 999 parameters)
 
 _SCHEMA = """
@@ -227,6 +231,7 @@ class Store:
         self._writer: threading.Thread | None = None
         self._data_version = 0  # SQLite's data_version when last checked
         self._foreign_version = 0  # bumped each time other connections were seen to commit
+        self._checked_at = -CHANGE_CHECK_SECONDS  # time.monotonic() of the last data_version check
         # isolation_level=None: autocommit; multi-statement writes use explicit transactions.
         self._conn = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None,
                                      check_same_thread=False)
@@ -381,13 +386,18 @@ class Store:
     # -- changes by other runtimes ---------------------------------------------------------------
 
     def foreign_version(self) -> int:
-        """A number that goes up when other connections have committed since the last call.
+        """A number that goes up when other connections have committed since it was last checked.
 
-        Never waits: when the connection is busy (the writer thread is committing) the check is
-        skipped and the last number returned; a later call sees the change.
+        Checked at most every `CHANGE_CHECK_SECONDS` (the check, a ``PRAGMA data_version``, costs tens
+        of microseconds: more than a cached history read), and never waits: when the connection is
+        busy (the writer thread is committing) the last number is returned; a later call checks.
         """
+        now = time.monotonic()
+        if now - self._checked_at < CHANGE_CHECK_SECONDS:
+            return self._foreign_version
         if not self._lock.acquire(blocking=False):
             return self._foreign_version
+        self._checked_at = now
         try:
             version = self._conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.Error:
