@@ -77,8 +77,9 @@ _TORNADO_XSRF_TOKEN = web.RequestHandler.__dict__["xsrf_token"]
 
 
 def refuse(status: int, message: str) -> web.HTTPError:
-    """An HTTPError whose JSON body (through `toucan_nb.api.errors`) is ``{"error": message}``."""
-    return web.HTTPError(status, reason=message)
+    """An HTTPError whose JSON body (through `toucan_nb.api.errors`) is ``{"error": message}``; the
+    server's log names the reason too."""
+    return web.HTTPError(status, "%s", message, reason=message)
 
 
 class ToucanBaseHandler(JupyterHandler):

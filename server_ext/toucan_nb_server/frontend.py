@@ -125,15 +125,25 @@ XSRF_SCRIPT = """<script id="toucan-xsrf">
     try { return new URL(url, location.href).origin === location.origin; } catch (e) { return false; }
   }
   var nativeFetch = window.fetch;
+  function withHeader(input, init, isRequest, value) {
+    var headers = new Headers((init && init.headers) || (isRequest ? input.headers : undefined));
+    if (!headers.has("X-XSRFToken")) { headers.set("X-XSRFToken", value); }
+    return Object.assign({}, init || {}, {headers: headers});
+  }
   window.fetch = function (input, init) {
     var isRequest = typeof Request !== "undefined" && input instanceof Request;
     var value = token();
-    if (value && sameOrigin(isRequest ? input.url : String(input))) {
-      var headers = new Headers((init && init.headers) || (isRequest ? input.headers : undefined));
-      if (!headers.has("X-XSRFToken")) { headers.set("X-XSRFToken", value); }
-      init = Object.assign({}, init || {}, {headers: headers});
+    if (!value || !sameOrigin(isRequest ? input.url : String(input))) {
+      return nativeFetch.call(this, input, init);
     }
-    return nativeFetch.call(this, input, init);
+    var self = this;
+    return nativeFetch.call(this, input, withHeader(input, init, isRequest, value)).then(function (response) {
+      // The server answered a new _xsrf cookie while this request was on its way (Jupyter's 404
+      // page for a URL outside base_url does): refused before it ran, so send it once more.
+      var fresh = token();
+      if (response.status !== 403 || isRequest || !fresh || fresh === value) { return response; }
+      return nativeFetch.call(self, input, withHeader(input, init, false, fresh));
+    });
   };
   var urls = new WeakMap();
   var nativeOpen = XMLHttpRequest.prototype.open;

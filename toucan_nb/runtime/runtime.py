@@ -210,7 +210,10 @@ class Runtime:
             self._thread.join(timeout)
         if self.store is not None:
             with self._number_lock:
-                self.store.release_numbers(self._number, self._number_limit)
+                try:
+                    self.store.release_numbers(self._number, self._number_limit)
+                except Exception:  # already closed (a second stop()): nothing to give back
+                    pass
             self.store.close()
         self.started = False
 
