@@ -20,13 +20,15 @@ may be called from any thread.
 Sharing. Several runtimes may use one file at once: every kernel of a user keeps its data in one
 folder (`toucan_nb.notebook.session`), and a second `Runtime` in one process may open it too.
 
-* Each `Store` is an owner with a random id, registered in the ``runtimes`` table with its process
+* Each `Store` is an owner with a random number, registered in the ``runtimes`` table with its process
   id and that process's start time. An owner is alive while that process runs (same pid, same
   start time, not a zombie) and has not closed its store (`close` deletes its row). This holds on
   one machine; runtimes on several machines sharing a network folder cannot see each other's
   processes, and SQLite's locking is not reliable over network file systems anyway.
-* A queue row belongs to the owner that queued it (columns ``owner``, and ``local``: the owner's own
-  insertion counter, the `PromptQueue`'s ``seq``). Only its owner runs, deletes or marks it.
+* A queue row belongs to the owner that queued it: its key is ``owner << 32 | seq``, ``seq`` being the
+  owner's own insertion counter (the `PromptQueue`'s), so the owner finds its rows by primary key
+  (a secondary index would cost more per commit than the rest of a prompt's row). Only its owner
+  runs, deletes or marks it.
 * Pending rows of owners that are not alive are adopted by the next store that loads its queue
   (`load_pending`), and the running rows of such owners become failed history entries
   (`recover`); each in one ``BEGIN IMMEDIATE`` transaction, so two runtimes starting at once
@@ -74,10 +76,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -103,8 +105,7 @@ CREATE TABLE IF NOT EXISTS queue (
     state TEXT NOT NULL,
     started_at INTEGER,
     item TEXT NOT NULL,
-    owner TEXT NOT NULL DEFAULT '',
-    local INTEGER
+    owner INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY,
@@ -117,19 +118,18 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runtimes (
-    id TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY,
     pid INTEGER NOT NULL,
     started REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS queue_owner ON queue (owner, local);
 """
-# Version 1 (one runtime per file) had no owners and no revisions: its rows have no live owner.
+# Version 1 (one runtime per file) had no owners and no revisions: its rows have owner 0, which no
+# store ever is, so they are taken over like those of any owner that is gone.
 _MIGRATE_FROM_1 = """
-ALTER TABLE queue ADD COLUMN owner TEXT NOT NULL DEFAULT '';
-ALTER TABLE queue ADD COLUMN local INTEGER;
-UPDATE queue SET local = seq;
+ALTER TABLE queue ADD COLUMN owner INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE history ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;
 """
+_SEQ_BITS = 32
 
 _PENDING = "pending"
 _RUNNING = "running"
@@ -221,7 +221,7 @@ class Store:
         """
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.owner = uuid.uuid4().hex
+        self.owner = 0  # set by _setup: a free random number, 1 .. 2**31 - 1
         self._lock = threading.Lock()
         self._writes: list[_Write] = []
         self._queued = 0  # writes handed over so far
@@ -339,6 +339,9 @@ class Store:
             if version != SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             started = _process_start(os.getpid()) or 0.0
+            taken = {row[0] for row in conn.execute("SELECT id FROM runtimes")}
+            while self.owner == 0 or self.owner in taken:
+                self.owner = secrets.randbelow(2**31 - 1) + 1
             conn.execute("INSERT INTO runtimes (id, pid, started) VALUES (?, ?, ?)",
                          (self.owner, os.getpid(), started))
             conn.execute("COMMIT")
@@ -350,12 +353,24 @@ class Store:
 
     # -- owners ----------------------------------------------------------------------------------
 
-    def _dead_owners(self, conn: sqlite3.Connection) -> list[str]:
+    @property
+    def _first_key(self) -> int:
+        return self.owner << _SEQ_BITS
+
+    @property
+    def _last_key(self) -> int:
+        return (self.owner << _SEQ_BITS) | ((1 << _SEQ_BITS) - 1)
+
+    def _key(self, seq: int) -> int:
+        """The queue row key of our item `seq`."""
+        return (self.owner << _SEQ_BITS) | seq
+
+    def _dead_owners(self, conn: sqlite3.Connection) -> list[int]:
         """(In a transaction.) Owners of queue rows that are not alive; forgets their runtimes rows."""
         owners = [row[0] for row in conn.execute("SELECT DISTINCT owner FROM queue WHERE owner != ?",
                                                  (self.owner,))]
         registered = {row[0]: (row[1], row[2]) for row in conn.execute("SELECT id, pid, started FROM runtimes")}
-        dead = []
+        dead: list[int] = []
         for owner, (pid, started) in registered.items():
             if owner != self.owner and not self._alive(pid, started):
                 dead.append(owner)
@@ -413,65 +428,65 @@ class Store:
 
     def insert_pending(self, seq: int, item: QueueItem) -> None:
         """Store a newly queued item under the queue's insertion counter `seq`."""
-        owner = self.owner
+        key, owner = self._key(seq), self.owner
 
         def insert(conn: sqlite3.Connection) -> None:
             data = _encode(item.to_wire, "queue item", item.prompt_id)
             if data is not None:
-                conn.execute("DELETE FROM queue WHERE owner = ? AND local = ?", (owner, seq))
-                conn.execute("INSERT INTO queue (prompt_id, state, started_at, item, owner, local) "
-                             "VALUES (?, ?, NULL, ?, ?, ?)", (item.prompt_id, _PENDING, data, owner, seq))
+                conn.execute("INSERT OR REPLACE INTO queue (seq, prompt_id, state, started_at, item, owner) "
+                             "VALUES (?, ?, ?, NULL, ?, ?)", (key, item.prompt_id, _PENDING, data, owner))
 
         self._write(insert)
 
     def mark_running(self, seq: int, started_at: int) -> None:
         """The item `seq` left the queue for the executor at `started_at` (ms)."""
-        row = (_RUNNING, started_at, self.owner, seq)
-        self._write(lambda conn: conn.execute(
-            "UPDATE queue SET state = ?, started_at = ? WHERE owner = ? AND local = ?", row))
+        row = (_RUNNING, started_at, self._key(seq))
+        self._write(lambda conn: conn.execute("UPDATE queue SET state = ?, started_at = ? WHERE seq = ?", row))
 
     def delete_queue_rows(self, seqs: Iterable[int]) -> None:
         """Forget these queue rows (finished or deleted items)."""
-        rows = [(self.owner, seq) for seq in seqs]
-        self._write(lambda conn: conn.executemany("DELETE FROM queue WHERE owner = ? AND local = ?", rows))
+        rows = [(self._key(seq),) for seq in seqs]
+        self._write(lambda conn: conn.executemany("DELETE FROM queue WHERE seq = ?", rows))
 
     def clear_pending(self) -> None:
         """Forget every pending row of ours (running rows stay)."""
-        row = (_PENDING, self.owner)
-        self._write(lambda conn: conn.execute("DELETE FROM queue WHERE state = ? AND owner = ?", row))
+        row = (_PENDING, self._first_key, self._last_key)
+        self._write(lambda conn: conn.execute("DELETE FROM queue WHERE state = ? AND seq BETWEEN ? AND ?", row))
 
     def load_pending(self) -> list[tuple[int, QueueItem]]:
         """Our pending items with their `seq`, in insertion order, after adopting the pending items
         of owners that are not alive (in one transaction: each is adopted once)."""
 
+        first, last = self._first_key, self._last_key
+
         def adopt(conn: sqlite3.Connection) -> list[tuple[int, str]]:
             dead = self._dead_owners(conn)
-            (top,) = conn.execute("SELECT MAX(local) FROM queue WHERE owner = ?", (self.owner,)).fetchone()
-            next_local = 0 if top is None else top + 1
+            (top,) = conn.execute("SELECT MAX(seq) FROM queue WHERE seq BETWEEN ? AND ?", (first, last)).fetchone()
+            next_key = first if top is None else top + 1
             orphans = []
             for chunk in _chunks(dead):
                 marks = ",".join("?" * len(chunk))
                 orphans += conn.execute(f"SELECT seq FROM queue WHERE state = ? AND owner IN ({marks})",
                                         (_PENDING, *chunk)).fetchall()
             orphans.sort()
-            conn.executemany("UPDATE queue SET owner = ?, local = ? WHERE seq = ?",
-                             [(self.owner, next_local + i, seq) for i, (seq,) in enumerate(orphans)])
+            conn.executemany("UPDATE queue SET seq = ?, owner = ? WHERE seq = ?",
+                             [(next_key + i, self.owner, seq) for i, (seq,) in enumerate(orphans)])
             if orphans:
                 log.info("store: took over %d pending prompt(s) of runtimes that stopped", len(orphans))
-            return conn.execute("SELECT local, item FROM queue WHERE state = ? AND owner = ? ORDER BY seq",
-                                (_PENDING, self.owner)).fetchall()
+            return conn.execute("SELECT seq, item FROM queue WHERE state = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+                                (_PENDING, first, last)).fetchall()
 
         rows = self._in_transaction(adopt)
-        return [(local, item) for local, data in rows
-                if (item := _decode(data, QueueItem.from_wire, f"queue row {local}")) is not None]
+        return [(key - first, item) for key, data in rows
+                if (item := _decode(data, QueueItem.from_wire, f"queue row {key - first}")) is not None]
 
     def next_queue_seq(self) -> int:
         """The first `seq` none of our queue rows uses yet."""
         self.flush()
         with self._lock:
-            (top,) = self._conn.execute("SELECT MAX(local) FROM queue WHERE owner = ?",
-                                        (self.owner,)).fetchone()
-        return 0 if top is None else top + 1
+            (top,) = self._conn.execute("SELECT MAX(seq) FROM queue WHERE seq BETWEEN ? AND ?",
+                                        (self._first_key, self._last_key)).fetchone()
+        return 0 if top is None else top - self._first_key + 1
 
     def recover(self, stopped_at: int | None = None) -> list[HistoryEntry]:
         """Turn every item that was running in a runtime that is gone into an error history entry.
