@@ -34,7 +34,7 @@ from toucan_nb.runtime.queue import PromptQueue, QueueItem
 from toucan_nb.runtime.registry import NodeRegistry
 from toucan_nb.runtime.validation import validate_prompt
 
-NUMBER_BLOCK = 64  # priority numbers reserved from a shared store at a time (store.py)
+NUMBER_BLOCK = 256  # priority numbers reserved from a shared store at a time (store.py)
 
 log = logging.getLogger(__name__)
 

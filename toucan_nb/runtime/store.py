@@ -42,8 +42,8 @@ folder (`toucan_nb.notebook.session`), and a second `Runtime` in one process may
 * `foreign_queue` lists the prompts other live owners have queued or are running, for ``/queue``
   and ``/api/jobs``; they are cancelled through the runtime that queued them.
 * The priority counter is handed out in blocks (`reserve_numbers`, one synchronous transaction per
-  block; the Runtime takes 64 numbers at a time): numbers never repeat across runtimes, and each runtime's own numbers keep
-  increasing. `release_numbers` returns the unused end of a block at a clean stop, when no one
+  block; the Runtime takes 256 numbers at a time): numbers never repeat across runtimes, and each
+  runtime's own numbers keep increasing. `release_numbers` returns the unused end of a block at a clean stop, when no one
   reserved after it, so a single runtime's numbering continues without a gap after a restart.
 
 A file held exclusively by an older toucan_nb (which opened it in SQLite's EXCLUSIVE locking mode)
@@ -383,9 +383,10 @@ class Store:
         now_started = _process_start(pid)
         return now_started is not None and abs(now_started - started) < 1.0
 
-    def _in_transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """`work(conn)` in one BEGIN IMMEDIATE transaction, after the queued writes."""
-        self.flush()
+    def _in_transaction(self, work: Callable[[sqlite3.Connection], Any], *, after_writes: bool = True) -> Any:
+        """`work(conn)` in one BEGIN IMMEDIATE transaction, after the queued writes (`after_writes`)."""
+        if after_writes:
+            self.flush()
         with self._lock:
             conn = self._conn
             conn.execute("BEGIN IMMEDIATE")
@@ -620,7 +621,9 @@ class Store:
                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (_COUNTER_KEY, str(start + count)))
             return start
 
-        return self._in_transaction(reserve)
+        # Not after the queued writes: none of them touches the counter, and a POST /prompt that
+        # reserves must not wait for the writer thread's batch.
+        return self._in_transaction(reserve, after_writes=False)
 
     def release_numbers(self, next_number: int, reserved_end: int) -> None:
         """Give back the unused numbers `next_number`..`reserved_end`, unless someone reserved after us."""
