@@ -128,11 +128,17 @@ def _kernel_id() -> str | None:
     """This kernel's id from its connection file name (``kernel-<id>.json``), or None."""
     try:
         from ipykernel.kernelapp import IPKernelApp
+        from traitlets.config import MultipleInstanceError
     except ImportError:
         return None
     if not IPKernelApp.initialized():
         return None
-    app = IPKernelApp.instance()
+    try:
+        app = IPKernelApp.instance()
+    except MultipleInstanceError:
+        # Terminal IPython: its own application holds the shared IPython singleton, so
+        # `initialized()` is true although no kernel runs here.
+        return None
     path = getattr(app, "abs_connection_file", None) or getattr(app, "connection_file", None)
     return connection_file.kernel_id_from_connection_file(path) if path else None
 
