@@ -225,6 +225,7 @@ def record_custom(models, out):
     import comfy.sample
     import comfy.samplers
     from comfy.k_diffusion import sa_solver
+    from comfy_extras.nodes_custom_sampler import Guider_DualCFG
 
     class BasicGuider(comfy.samplers.CFGGuider):
         def set_conds(self, positive):
@@ -248,6 +249,12 @@ def record_custom(models, out):
         if case.get("guider") == "basic":
             guider = BasicGuider(model)
             guider.set_conds(conditioning(cases.POS, ctx))
+        elif case.get("guider") == "dual":
+            guider = Guider_DualCFG(model)
+            guider.set_conds(conditioning(cases.POS, ctx), conditioning(cases.MIDDLE, ctx),
+                             conditioning(cases.NEG, ctx))
+            cfg_conds, cfg_negative, nested = case["dual"]
+            guider.set_cfg(cfg_conds, cfg_negative, nested=nested)
         else:
             guider = comfy.samplers.CFGGuider(model)
             guider.set_conds(conditioning(cases.POS, ctx), conditioning(cases.NEG, ctx))

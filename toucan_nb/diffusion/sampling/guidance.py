@@ -2,8 +2,9 @@
 
 `cfg_combine` is `uncond + (cond - uncond) * cfg` on denoised latents; at cfg 1.0 the uncond pass is
 skipped entirely (unless a CFG++ solver needs it), so the result is the cond prediction. `CFGGuider`
-(positive, negative, cfg) and `BasicGuider` (one conditioning, no guidance) are what KSampler,
-SamplerCustom and SamplerCustomAdvanced sample with; `Guider.sample` moves the run to the model's
+(positive, negative, cfg), `BasicGuider` (one conditioning, no guidance) and `DualCFGGuider` (two
+conditionings against a negative) are what KSampler, SamplerCustom and SamplerCustomAdvanced sample
+with; `Guider.sample` moves the run to the model's
 device, scales a non-empty latent into the model's space, resolves the conditioning, runs the
 sampler and scales the result back (ComfyUI's `CFGGuider.sample`/`inner_sample`).
 docs/diffusion-sampling.md §Guidance. A guider may be reused; each `sample` call keeps its own state.
@@ -111,3 +112,41 @@ class BasicGuider(Guider):
 
     def set_conds(self, conditioning: Conditioning) -> None:
         self._set_conds(positive=conditioning)
+
+
+class DualCFGGuider(Guider):
+    """Two conditionings guided against a negative (the DualCFGGuider node).
+
+    "regular": cfg_cond2_negative guides cond2 against the negative, and cfg_conds adds cond1 - cond2
+    on top; "nested": cond1 is guided against cond2 first, the result against the negative. cond2 is
+    encoded as a negative prompt (its `prompt_type`), as ComfyUI does.
+    """
+
+    def __init__(self, model: DenoiserModel) -> None:
+        super().__init__(model)
+        self.cfg_conds = 1.0
+        self.nested = False
+
+    def set_conds(self, cond1: Conditioning, cond2: Conditioning, negative: Conditioning) -> None:
+        middle = [[t, {**options, "prompt_type": "negative"}] for t, options in cond2]
+        self._set_conds(positive=cond1, middle=middle, negative=negative)
+
+    def set_cfgs(self, cfg_conds: float, cfg_cond2_negative: float, nested: bool = False) -> None:
+        self.cfg_conds = cfg_conds
+        self.cfg = cfg_cond2_negative
+        self.nested = nested
+
+    def predict(self, conds: dict[str, list[PreparedCond]], x: torch.Tensor, sigma: torch.Tensor,
+                need_uncond: bool) -> Prediction:
+        negative, middle, positive = conds.get("negative"), conds.get("middle"), conds.get("positive")
+        if self.nested:
+            out = calc_cond_batch(self.model, [negative, middle, positive], x, sigma)
+            text = cfg_combine(out[2], out[1], self.cfg_conds)
+            return Prediction(out[0] + self.cfg * (text - out[0]), out[1] if need_uncond else None)
+        if not need_uncond and math.isclose(self.cfg, 1.0):
+            negative = None
+            if math.isclose(self.cfg_conds, 1.0):
+                middle = None
+        out = calc_cond_batch(self.model, [negative, middle, positive], x, sigma)
+        denoised = cfg_combine(out[1], out[0], self.cfg) + (out[2] - out[1]) * self.cfg_conds
+        return Prediction(denoised, out[0] if need_uncond else None)

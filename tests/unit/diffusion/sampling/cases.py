@@ -45,6 +45,7 @@ NOISE_CASES: list[dict[str, Any]] = [
 
 POS = [{"ctx": "pos"}]
 NEG = [{"ctx": "neg"}]
+MIDDLE = [{"ctx": "pos14"}]
 BASE: dict[str, Any] = {"model": "sd15", "scheduler": "normal", "steps": 6, "cfg": 4.0, "seed": 7,
                         "latent": "empty", "positive": POS, "negative": NEG}
 
@@ -143,6 +144,13 @@ CUSTOM_CASES: list[dict[str, Any]] = [
      "options": {"eta": 1.0, "s_noise": 1.0, "r": 0.7, "solver_type": "phi_2"}},
     {"id": "custom_basic_guider", "sampler": "dpmpp_2m", "options": {}, "guider": "basic"},
     {"id": "custom_basic_guider_cfg_pp", "sampler": "euler_cfg_pp", "options": {}, "guider": "basic"},
+    {"id": "custom_dual_cfg_regular", "sampler": "euler", "options": {}, "guider": "dual", "dual": [2.5, 4.0, False]},
+    {"id": "custom_dual_cfg_nested", "sampler": "dpmpp_2m", "options": {}, "guider": "dual", "dual": [2.5, 4.0, True]},
+    {"id": "custom_dual_cfg_neg1", "sampler": "euler", "options": {}, "guider": "dual", "dual": [1.0, 1.0, False]},
+    {"id": "custom_dual_cfg_cfg_pp", "sampler": "euler_ancestral_cfg_pp", "options": {}, "guider": "dual",
+     "dual": [1.5, 1.0, False]},
+    {"id": "custom_dual_cfg_nested_cfg_pp", "sampler": "dpmpp_2m_cfg_pp", "options": {}, "guider": "dual",
+     "dual": [1.5, 3.0, True]},
     {"id": "custom_disable_noise", "sampler": "euler_ancestral", "options": {}, "noise": "disable",
      "latent": "latent", "denoise": 0.5},
 ]

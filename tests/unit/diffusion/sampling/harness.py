@@ -13,7 +13,7 @@ import torch
 from tests.unit.diffusion.sampling import cases, toy
 from toucan_nb.diffusion import latent_formats
 from toucan_nb.diffusion.sampling import ksampler, noise, sampler, schedulers
-from toucan_nb.diffusion.sampling.guidance import BasicGuider, CFGGuider
+from toucan_nb.diffusion.sampling.guidance import BasicGuider, CFGGuider, DualCFGGuider
 from toucan_nb.diffusion.sampling.model_sampling import ModelSamplingDiscrete, model_sampling
 from toucan_nb.diffusion.sampling.solvers_exponential import sa_tau_interval
 
@@ -141,6 +141,11 @@ def run_custom(case: dict[str, Any]):
     if case.get("guider") == "basic":
         guider = BasicGuider(model)
         guider.set_conds(conditioning(cases.POS, ctx))
+    elif case.get("guider") == "dual":
+        guider = DualCFGGuider(model)
+        guider.set_conds(conditioning(cases.POS, ctx), conditioning(cases.MIDDLE, ctx), conditioning(cases.NEG, ctx))
+        cfg_conds, cfg_negative, nested = case["dual"]
+        guider.set_cfgs(cfg_conds, cfg_negative, nested=nested)
     else:
         guider = CFGGuider(model)
         guider.set_conds(conditioning(cases.POS, ctx), conditioning(cases.NEG, ctx))
