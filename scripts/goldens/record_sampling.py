@@ -70,9 +70,11 @@ def build_models():
         def encode_adm(self, **kwargs):
             return toy.toy_adm(kwargs)
 
-    def patcher(model_cls, model_type, latent_format, adm=0, zsnr=False):
+    def patcher(model_cls, model_type, latent_format, adm=0, zsnr=False, inpaint=False):
         base = model_cls(Config(latent_format, adm, zsnr), model_type=model_type, device=torch.device("cpu"))
-        base.diffusion_model = toy.ToyUNet(adm_dim=adm)
+        base.diffusion_model = toy.ToyUNet(adm_dim=adm, concat_channels=5 if inpaint else 0)
+        if inpaint:
+            base.set_inpaint()
         return comfy.model_patcher.ModelPatcher(base, load_device=torch.device("cpu"),
                                                 offload_device=torch.device("cpu"))
 
@@ -85,6 +87,7 @@ def build_models():
         "sd15_lcm": ModelSamplingDiscrete().patch(sd15, "lcm", False)[0],
         "sd15_x0": ModelSamplingDiscrete().patch(sd15, "x0", False)[0],
         "sdxl": patcher(ToySDXL, mt.EPS, comfy.latent_formats.SDXL(), adm=toy.ADM_DIM),
+        "sd15_inpaint": patcher(comfy.model_base.BaseModel, mt.EPS, comfy.latent_formats.SD15(), inpaint=True),
     }
     return models
 
@@ -96,10 +99,8 @@ def conditioning(specs, ctx):
         for k, v in spec.items():
             if k == "ctx":
                 continue
-            if k == "pooled":
-                options["pooled_output"] = ctx[v]
-            elif k == "mask":
-                options["mask"] = ctx[v]
+            if k in cases.TENSOR_KEYS:
+                options[cases.TENSOR_KEYS[k]] = ctx[v]
             elif k == "area":
                 options["area"] = tuple(v)
             else:

@@ -1,6 +1,7 @@
 """The golden cases, as plain data shared by `scripts/goldens/record_sampling.py` (ComfyUI's side)
 and the tests (ours). No toucan_nb or ComfyUI imports.
 
+Tensor-valued dict keys (`TENSOR_KEYS`) name entries of `toy.contexts()`.
 A sampling case names a toy model variant, KSampler parameters and conditioning specs; a
 conditioning spec names tensors from `toy.contexts()` and the dict keys the conditioning nodes set.
 """
@@ -8,6 +9,9 @@ conditioning spec names tensors from `toy.contexts()` and the dict keys the cond
 from __future__ import annotations
 
 from typing import Any
+
+TENSOR_KEYS = {"pooled": "pooled_output", "mask": "mask", "concat_mask": "concat_mask",
+               "concat_latent_image": "concat_latent_image"}
 
 SAMPLERS = [
     "euler", "euler_cfg_pp", "euler_ancestral", "euler_ancestral_cfg_pp", "heun", "heunpp2", "exp_heun_2_x0",
@@ -99,6 +103,11 @@ KSAMPLER_CASES = [
           positive=[{"ctx": "pos", "pooled": "pooled_pos", "width": 1024, "height": 768, "crop_w": 16,
                      "crop_h": 8, "target_width": 1024, "target_height": 1024}],
           negative=[{"ctx": "neg", "pooled": "pooled_neg"}]),
+    _case("inpaint_model_masked", model="sd15_inpaint", sampler="euler", latent="latent", noise_mask="pixel_mask"),
+    _case("inpaint_model_unmasked", model="sd15_inpaint", sampler="dpmpp_2m"),
+    _case("inpaint_model_conditioning", model="sd15_inpaint", sampler="euler", latent="latent", noise_mask="mask",
+          positive=[{"ctx": "pos", "concat_latent_image": "latent2", "concat_mask": "pixel_mask"}],
+          negative=[{"ctx": "neg", "concat_latent_image": "latent2", "concat_mask": "pixel_mask"}]),
 ]
 
 # Conditioning as the conditioning nodes leave it.

@@ -13,6 +13,7 @@ import torch
 from tests.unit.diffusion.sampling import cases, toy
 from toucan_nb.diffusion import latent_formats
 from toucan_nb.diffusion.sampling import ksampler, noise, sampler, schedulers
+from toucan_nb.diffusion.sampling.concat import inpaint_concat
 from toucan_nb.diffusion.sampling.guidance import BasicGuider, CFGGuider, DualCFGGuider
 from toucan_nb.diffusion.sampling.model_sampling import ModelSamplingDiscrete, model_sampling
 from toucan_nb.diffusion.sampling.solvers_exponential import sa_tau_interval
@@ -24,25 +25,28 @@ class ToyModel:
     """A `DenoiserModel` whose network is `toy.ToyUNet`; everything around the network is real."""
 
     def __init__(self, ms: ModelSamplingDiscrete, latent_format: latent_formats.LatentFormat, adm: bool = False,
-                 batch_limit: int | None = None) -> None:
+                 batch_limit: int | None = None, inpaint: bool = False) -> None:
         self.model_sampling = ms
         self.latent_format = latent_format
         self.dtype = torch.float32
         self.device = torch.device("cpu")
-        self.net = toy.ToyUNet(adm_dim=toy.ADM_DIM if adm else 0)
+        self.net = toy.ToyUNet(adm_dim=toy.ADM_DIM if adm else 0, concat_channels=5 if inpaint else 0)
         self.adm = adm
+        self.inpaint = inpaint
         self.batch_limit = batch_limit
         self.calls: list[tuple[int, ...]] = []
+        self.last_context: torch.Tensor | None = None
 
     def apply_model(self, x_in, t, c_crossattn, y=None):
         self.calls.append(tuple(x_in.shape))
+        self.last_context = c_crossattn
         return self.net(x_in, t, context=c_crossattn, y=y)
 
     def encode_adm(self, params):
         return toy.toy_adm(params) if self.adm else None
 
     def concat_cond(self, params):
-        return None
+        return inpaint_concat(params, self.latent_format) if self.inpaint else None
 
     def fits_in_memory(self, input_shape):
         return self.batch_limit is None or input_shape[0] <= self.batch_limit
@@ -60,6 +64,8 @@ def make_model(name: str, **kwargs: Any) -> ToyModel:
         return ToyModel(model_sampling("lcm"), sd15, **kwargs)
     if name == "sd15_x0":
         return ToyModel(model_sampling("x0"), sd15, **kwargs)
+    if name == "sd15_inpaint":
+        return ToyModel(model_sampling("eps"), sd15, inpaint=True, **kwargs)
     if name == "sdxl":
         return ToyModel(model_sampling("eps"), latent_formats.SDXL, adm=True, **kwargs)
     raise KeyError(name)
@@ -82,10 +88,8 @@ def conditioning(specs: list[dict[str, Any]], ctx: dict[str, torch.Tensor]) -> l
         for k, v in spec.items():
             if k == "ctx":
                 continue
-            if k == "pooled":
-                options["pooled_output"] = ctx[v]
-            elif k == "mask":
-                options["mask"] = ctx[v]
+            if k in cases.TENSOR_KEYS:
+                options[cases.TENSOR_KEYS[k]] = ctx[v]
             elif k == "area":
                 options["area"] = tuple(v)
             else:

@@ -32,6 +32,8 @@ def test_cond_and_uncond_run_as_one_batch_uncond_first():
     x = torch.randn(1, 4, 8, 8)
     guided_prediction(model, x, torch.tensor([3.0]), conds["positive"], conds["negative"], 5.0)
     assert model.calls == [(2, 4, 8, 8)]
+    ctx = contexts()
+    assert torch.equal(model.last_context, torch.cat([ctx["neg"], ctx["pos"]]))
 
 
 def test_cfg_one_skips_the_uncond_pass():
@@ -61,7 +63,24 @@ def test_different_token_lengths_concatenate_by_repetition():
     conds = _prepared(model, [{"ctx": "pos14"}], [{"ctx": "pos21"}])
     x = torch.randn(1, 4, 8, 8)
     guided_prediction(model, x, torch.tensor([3.0]), conds["positive"], conds["negative"], 2.0)
-    assert model.calls == [(2, 4, 8, 8)]  # lcm(14, 21) = 42: at most 4x, so one call
+    assert model.calls == [(2, 4, 8, 8)]  # lcm(14, 21) = 42 is at most 4x either: one call
+    assert model.last_context.shape == (2, 42, 16)
+    assert torch.equal(model.last_context[1], contexts()["pos14"][0].repeat(3, 1))
+
+
+def test_context_lengths_too_far_apart_run_separately():
+    model = make_model("sd15")
+    conds = _prepared(model, [{"ctx": "pos"}], [{"ctx": "pos21"}])  # 7 vs 21 tokens would be 3x: batched
+    guided_prediction(model, torch.randn(1, 4, 8, 8), torch.tensor([3.0]), conds["positive"], conds["negative"], 2.0)
+    assert model.calls == [(2, 4, 8, 8)]
+    far = cond_mod.CrossAttnCond(torch.zeros(1, 7, 16)).can_concat(cond_mod.CrossAttnCond(torch.zeros(1, 35, 16)))
+    assert not far  # 5x: two calls
+
+
+def test_the_model_double_satisfies_the_protocol():
+    from toucan_nb.diffusion.sampling.model import DenoiserModel
+
+    assert isinstance(make_model("sdxl"), DenoiserModel)
 
 
 def test_area_entries_get_an_opposite_entry_over_the_same_area():
