@@ -12,6 +12,7 @@ Modules (import them directly; this package imports nothing):
 - `denoiser`        what solvers call, inpainting blend, per-step reports.
 - `sampler`         SAMPLER objects and the 44 names; `solvers_*`, `dpm_solver`, `uni_pc` the maths.
 - `ksampler`        KSampler / KSamplerAdvanced / SamplerCustom(Advanced) entry points.
+- `concat`          the inpainting networks' extra channels, for the model side's `concat_cond`.
 - `model`           the `DenoiserModel` protocol below.
 
 The model interface (agreed with the model side; `model.DenoiserModel` is the typed form):
@@ -24,7 +25,8 @@ The model interface (agreed with the model side; `model.DenoiserModel` is the ty
         x_in [N, C(+concat), h, w] already divided by sqrt(sigma^2 + 1); t [N] float integer timesteps;
         c_crossattn [N, tokens, dim]; y [N, adm] or None
     model.encode_adm(params) -> y [B, adm] or None      (SDXL's ADM vector for one conditioning entry)
-    model.concat_cond(params) -> [B, k, h, w] or None    (inpainting networks' extra input channels)
+    model.concat_cond(params) -> [B, k, h, w] or None    (inpainting networks' extra input channels;
+                                                          `concat.inpaint_concat` builds ComfyUI's)
     model.fits_in_memory(input_shape) -> bool            (may cond and uncond share one call?)
 
 `params` is the conditioning entry's dict (pooled_output, width, height, crop_w, crop_h,

@@ -57,6 +57,7 @@ class DenoiserModel(Protocol):
 
         `params` is as for `encode_adm` plus `latent_image` (the processed latent), `denoise_mask`
         (or None) and any `concat_latent_image`/`concat_mask` the conditioning carries.
+        `concat.inpaint_concat(params, latent_format)` builds the standard inpainting channels.
         """
         ...
 

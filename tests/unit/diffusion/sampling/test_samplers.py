@@ -83,3 +83,11 @@ def test_cfg_pp_samplers_ask_for_the_uncond_prediction():
         asked.clear()
         sampler.sampler_object(name).sample(predict, ms, sigmas, torch.ones(1, 4, 2, 2), torch.zeros(1, 4, 2, 2))
         assert asked and all(a is wants for a in asked)
+
+
+def test_samplers_run_under_inference_mode():
+    """The executor runs nodes under inference mode; DEIS's coefficients use autograd inside it."""
+    with torch.inference_mode():
+        for case in cases.SAMPLER_CASES:
+            if case["sampler"] in ("deis", "sa_solver", "uni_pc", "dpm_adaptive"):
+                check_case(case)
