@@ -5,8 +5,10 @@ node API (`io`/`IO`, `ui`/`UI`), `ComfyExtension`, and the value namespaces `Inp
 from __future__ import annotations
 
 from toucan_nb.compat.public_api import ComfyAPI_latest, ComfyAPISync_latest, ComfyExtension
-from toucan_nb.compat.v3 import io, ui
 from toucan_nb.compat.v3.inputs import Input, InputImpl, Types
+
+from . import _io_public as io
+from . import _ui_public as ui
 
 ComfyAPI = ComfyAPI_latest
 ComfyAPISync = ComfyAPISync_latest

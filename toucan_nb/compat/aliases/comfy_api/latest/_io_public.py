@@ -3,4 +3,3 @@
 from __future__ import annotations
 
 from toucan_nb.compat.v3.io import *  # noqa: F403
-from toucan_nb.compat.v3.io import __all__  # noqa: F401

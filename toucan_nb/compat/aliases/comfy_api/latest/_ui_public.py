@@ -3,4 +3,3 @@
 from __future__ import annotations
 
 from toucan_nb.compat.v3.ui import *  # noqa: F403
-from toucan_nb.compat.v3.ui import __all__  # noqa: F401

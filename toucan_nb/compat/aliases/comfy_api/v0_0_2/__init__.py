@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from comfy_api.latest import io, ui
 from toucan_nb.compat.public_api import ComfyAPIAdapter_v0_0_2, ComfyAPISyncAdapter_v0_0_2, ComfyExtension
 from toucan_nb.compat.v3 import inputs as _inputs
-from toucan_nb.compat.v3 import io, ui
 
 ComfyAPI = ComfyAPIAdapter_v0_0_2
 ComfyAPISync = ComfyAPISyncAdapter_v0_0_2
