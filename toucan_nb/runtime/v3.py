@@ -30,7 +30,6 @@ from typing import Any
 from toucan_nb.runtime.prompt import DynamicPrompt
 
 __all__ = [
-    "CHANGE_METHODS",
     "FinalInputs",
     "bind",
     "call_data",
@@ -61,10 +60,6 @@ _HIDDEN = {
     "auth_token_comfy_org": "AUTH_TOKEN_COMFY_ORG",
     "api_key_comfy_org": "API_KEY_COMFY_ORG",
 }
-
-# The IS_CHANGED counterpart of each kind of class, in lookup order (execution.md §1.6).
-CHANGE_METHODS = ("fingerprint_inputs", "IS_CHANGED")
-
 
 def is_v3(cls: Any) -> bool:
     """Whether `cls` is a V3 schema class (any implementation of the contract)."""

@@ -341,6 +341,7 @@ Tracks.TrackDict = _TrackDict  # type: ignore[attr-defined]
 for _name, _type in list(globals().items()):
     if isinstance(_type, type) and issubclass(_type, ComfyTypeIO) and _type.__name__ != _name:
         _type.__name__ = _type.__qualname__ = _name  # the Python name, not the wire name
+del _name, _type
 
 
 # -- several types on one socket -------------------------------------------------------------------
