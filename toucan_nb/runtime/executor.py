@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from toucan_nb.runtime import events as ev
+from toucan_nb.runtime import v3
 from toucan_nb.runtime.caches import CacheEntry, ObjectCache, make_output_cache
 from toucan_nb.runtime.errors import ExecutionInterrupted, NodeInputError
 from toucan_nb.runtime.graph_utils import ExecutionBlocker, is_link
@@ -371,17 +372,20 @@ class PromptExecutor:
                     run.bus.publish(ev.Executing(node=unique_id, display_node=display_node_id,
                                                  prompt_id=run.prompt_id, client_id=run.client_id))
                 obj = self.objects.get(unique_id, class_type, info.cls)
+                # A V3 class runs on a clone prepared per call with these hidden values (§1.9).
+                v3_data = (v3.call_data(info.input_types, node["inputs"], unique_id, dyn, run.extra_data,
+                                        info.dynamic) if info.is_v3 else None)
                 if info.has_check_lazy:
-                    requested = await self._lazy_requests(run, unique_id, obj, info, data, missing, node)
+                    requested = await self._lazy_requests(run, unique_id, obj, info, data, missing, node, v3_data)
                     if requested:
                         for name in requested:
                             execution_list.make_input_strong_link(unique_id, name)
                         return _PENDING
 
                 block_cb = _BlockNotice(run, unique_id, class_type)
-                if info.is_async:
+                if info.is_async or v3_data is not None:
                     values = await map_node_over_list(run.prompt_id, unique_id, obj, info, data, info.function,
-                                                      run, True, block_cb, expansion_prefix=True)
+                                                      run, True, block_cb, expansion_prefix=True, v3_data=v3_data)
                 else:
                     values = call_over_list(run.prompt_id, unique_id, getattr(obj, info.function), info, data,
                                             run, True, block_cb, expansion_prefix=True)
@@ -425,10 +429,13 @@ class PromptExecutor:
         return _SUCCESS
 
     async def _lazy_requests(self, run: _Run, unique_id: str, obj: Any, info: ClassInfo,
-                             data: dict[str, list[Any]], missing: set[str], node: dict[str, Any]) -> list[str]:
+                             data: dict[str, list[Any]], missing: set[str], node: dict[str, Any],
+                             v3_data: dict[str, Any] | None = None) -> list[str]:
         """Names check_lazy_status asks for that are not available yet (execution.md §1.8)."""
+        if v3_data is not None:
+            v3_data = {**v3_data, "create_dynamic_tuple": True}  # nested values come as (value, id)
         results = await map_node_over_list(run.prompt_id, unique_id, obj, info, data, "check_lazy_status", run,
-                                           allow_interrupt=True)
+                                           allow_interrupt=True, v3_data=v3_data)
         requested: list[str] = []
         seen: set[str] = set()
         for r in results:
