@@ -23,6 +23,7 @@ Pure functions; any thread.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,7 @@ def _http_error(exc: BaseException) -> ErrorResponse:
     return _json(exc.status_code, {"error": message})
 
 
-_MAPPERS: dict[type[BaseException], Any] = {
+_MAPPERS: dict[type[BaseException], Callable[[BaseException], ErrorResponse]] = {
     PromptValidationError: _validation,
     BadRequestError: _bad_request,
     NotFoundError: lambda exc: _json(404, {"error": str(exc)}),
@@ -96,7 +97,7 @@ def error_response(exc: BaseException | None, status: int = 500) -> ErrorRespons
         for klass in type(exc).__mro__:
             mapper = _MAPPERS.get(klass)
             if mapper is not None:
-                return mapper(exc)  # type: ignore[no-any-return]
+                return mapper(exc)
         return _json(500, {"error": "Internal server error"})
     from http.client import responses
 

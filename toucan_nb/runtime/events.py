@@ -369,7 +369,7 @@ class CustomMessage(Event):
     client_id: str | None = None
     seq: int = 0
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> Any:  # whatever the node sent: not necessarily a dict
         return self.payload
 
 

@@ -498,7 +498,7 @@ class PromptExecutor:
 
             self.objects.clear()
             soft_empty_cache()
-        details = {"node_id": run.dynprompt.get_real_node_id(unique_id),
+        details: dict[str, Any] = {"node_id": run.dynprompt.get_real_node_id(unique_id),
                    "exception_message": f"{exc}\n{tips}", "exception_type": exception_type,
                    "traceback": traceback.format_tb(tb), "current_inputs": current_inputs}
         return _Failure(details["node_id"], details, exc)

@@ -42,7 +42,7 @@ class ClassInfo:
 
     @classmethod
     def of(cls, node_class: type) -> ClassInfo:
-        input_types = node_class.INPUT_TYPES()  # type: ignore[attr-defined]
+        input_types = node_class.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
         categories: dict[str, tuple[str, Any]] = {}
         lazy, raw = set(), set()
         hidden: dict[str, str] = {}
@@ -61,7 +61,7 @@ class ClassInfo:
                     lazy.add(name)
                 if extra.get("rawLink"):
                     raw.add(name)
-        function = node_class.FUNCTION  # type: ignore[attr-defined]
+        function = node_class.FUNCTION  # type: ignore[attr-defined]  # V1 node classes declare FUNCTION
         fn = getattr(node_class, function)
         return cls(
             cls=node_class,

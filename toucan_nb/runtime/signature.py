@@ -19,7 +19,7 @@ import logging
 import math
 import sys
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from toucan_nb.runtime.asynccall import call_node_method
 from toucan_nb.runtime.graph_utils import ExecutionBlocker, is_link
@@ -152,7 +152,7 @@ class IsChangedCache:
     def _call(self, node_id: str, node: dict[str, Any], cls: type) -> Any:
         try:
             kwargs = is_changed_inputs(cls, node["inputs"], node_id, self.dynprompt, self.extra_data)
-            result = call_node_method(cls.IS_CHANGED, kwargs, self.prompt_id, node_id)  # type: ignore[attr-defined]
+            result = call_node_method(cls.IS_CHANGED, kwargs, self.prompt_id, node_id)  # type: ignore[attr-defined]  # V1 node classes declare IS_CHANGED
             values = [None if isinstance(result, ExecutionBlocker) else result]
         except Exception as exc:  # custom-node boundary: ComfyUI logs and uses NaN
             log.warning("IS_CHANGED of %s (%s) failed: %s", node_id, node["class_type"], exc)
@@ -169,7 +169,7 @@ def _class_needs_id(cls: type) -> bool:
     if needs is None:
         needs = bool(getattr(cls, "NOT_IDEMPOTENT", False))
         if not needs:
-            hidden = cls.INPUT_TYPES().get("hidden", {})  # type: ignore[attr-defined]
+            hidden = cls.INPUT_TYPES().get("hidden", {})  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
             needs = isinstance(hidden, dict) and "UNIQUE_ID" in hidden.values()
         _uses_unique_id[cls] = needs
     return needs
@@ -225,9 +225,9 @@ class SignatureBuilder:
         return memo[node_id]
 
     def _class_parts(self, class_type: str) -> tuple[type, tuple[Any, ...], bool] | None:
-        known = self._classes.get(class_type, False)
+        known: tuple[type, tuple[Any, ...], bool] | None | Literal[False] = self._classes.get(class_type, False)
         if known is not False:
-            return known  # type: ignore[return-value]
+            return known
         cls = self.registry.find(class_type)
         entry = None if cls is None else (cls, (class_type, self.registry.serial(class_type)), _class_needs_id(cls))
         self._classes[class_type] = entry

@@ -32,7 +32,7 @@ __all__ = ["ValidationResult", "validate_node_input", "validate_prompt"]
 # (valid, errors, node_id): the memo entry shape of ComfyUI's validate_inputs.
 _Outcome = tuple[bool, list[dict[str, Any]], Any]
 # What a node's check yields to ask for a linked source: (source id, input name, input_config, link).
-_Request = tuple[Any, str, tuple[Any, Any], list[Any]]
+_Request = tuple[Any, str, tuple[Any, Any] | None, list[Any]]
 
 # What a link into a node that is still being validated (a static cycle) yields. ComfyUI recurses
 # until RecursionError; while its stack unwinds every node of the cycle is re-stored as invalid with
@@ -151,7 +151,7 @@ class _ClassFacts:
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
-        self.inputs: dict[str, Any] = cls.INPUT_TYPES()  # type: ignore[attr-defined]
+        self.inputs: dict[str, Any] = cls.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
         required = self.inputs.get("required", {})
         optional = self.inputs.get("optional", {})
         # ComfyUI walks a set of the names; we keep declaration order (required first).
@@ -246,7 +246,8 @@ class _Validation:
             except StopIteration as done:
                 stack.pop()
                 active.discard(node_id)
-                memo[node_id] = outcome = done.value
+                outcome: _Outcome = done.value
+                memo[node_id] = outcome
                 if not stack:
                     return outcome
                 message = outcome
@@ -303,7 +304,7 @@ class _Validation:
                     continue
                 source = val[0]
                 # Raises KeyError / IndexError out of this node, as in ComfyUI (execution.md §2.3 step 2).
-                received_type = classes[prompt[source]["class_type"]].RETURN_TYPES[val[1]]  # type: ignore[attr-defined]
+                received_type = classes[prompt[source]["class_type"]].RETURN_TYPES[val[1]]  # type: ignore[attr-defined]  # V1 node classes declare RETURN_TYPES
                 received_types[name] = received_type
                 # `!=` first inlines validate_node_input's own first test for the common exact match.
                 if (not facts.wants_input_types and received_type != input_type
@@ -368,6 +369,8 @@ class _Validation:
     def _run_validator(self, node_id: Any, inputs: dict[str, Any], facts: _ClassFacts,
                        received_types: dict[str, Any]) -> list[dict[str, Any]]:
         """VALIDATE_INPUTS through ComfyUI's mapper, inputs assembled without an execution list (§1.7)."""
+        validator = facts.validator
+        assert validator is not None  # validator_args / validator_kwargs come from it
         args = self._validator_inputs(node_id, inputs, facts)
         if facts.wants_input_types:
             args["input_types"] = [received_types]
@@ -376,13 +379,13 @@ class _Validation:
         if blocker is not None:
             result: Any = blocker
         elif facts.input_is_list:
-            result = call_node_method(facts.validator, args, self.prompt_id, node_id, 0)  # type: ignore[arg-type]
+            result = call_node_method(validator, args, self.prompt_id, node_id, 0)
         elif not args:
-            result = call_node_method(facts.validator, {}, self.prompt_id, node_id, None)  # type: ignore[arg-type]
+            result = call_node_method(validator, {}, self.prompt_id, node_id, None)
         else:
             # Every assembled value is a one-item list here, so the mapper makes exactly one call.
             sliced = {k: v[0] for k, v in args.items()}
-            result = call_node_method(facts.validator, sliced, self.prompt_id, node_id, 0)  # type: ignore[arg-type]
+            result = call_node_method(validator, sliced, self.prompt_id, node_id, 0)
 
         if result is True or isinstance(result, ExecutionBlocker):
             return []
