@@ -26,6 +26,8 @@ from toucan_nb.runtime.events import EventBus, Executing, Status, now_ms
 from toucan_nb.runtime.executor import PromptExecutor, PromptResult
 from toucan_nb.runtime.folders import Folders, set_active
 from toucan_nb.runtime.history import History, HistoryEntry
+from toucan_nb.runtime.interface import Submission
+from toucan_nb.runtime.loader import LoadReport
 from toucan_nb.runtime.queue import PromptQueue, QueueItem
 from toucan_nb.runtime.registry import NodeRegistry
 from toucan_nb.runtime.validation import validate_prompt
@@ -83,20 +85,11 @@ class RuntimeConfig:
             raise ValueError(f"cache_mode must be one of {CACHE_MODES}, not {self.cache_mode!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """The answer to a queued prompt: POST /prompt's 200 body, typed."""
-
-    prompt_id: str
-    number: int | float
-    node_errors: dict[str, Any]
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"prompt_id": self.prompt_id, "number": self.number, "node_errors": self.node_errors}
-
-
 class Runtime:
-    """One process's graph runtime (see the module docstring for threads)."""
+    """One process's graph runtime (see the module docstring for threads).
+
+    Implements `toucan_nb.runtime.interface.RuntimeInterface`, the route set's view of it.
+    """
 
     def __init__(self, config: RuntimeConfig | None = None) -> None:
         self.config = config or RuntimeConfig()
@@ -109,7 +102,7 @@ class Runtime:
         self.store: Any = None
         self.queue = PromptQueue(on_change=self._queue_changed)
         self.history = History()
-        self.load_report: Any = None
+        self.load_report: LoadReport | None = None
         self._number = 0
         self._number_lock = threading.Lock()
         self._futures: dict[str, concurrent.futures.Future[HistoryEntry]] = {}

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from toucan_nb.api.context import ApiContext
+    from toucan_nb.runtime.interface import RuntimeInterface
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class ApiHandler(GuardMixin, RequestHandler):
         self._body_too_large = False
 
     @property
-    def runtime(self) -> Any:
+    def runtime(self) -> RuntimeInterface:
         return self.ctx.runtime
 
     def prepare(self) -> Awaitable[None] | None:
