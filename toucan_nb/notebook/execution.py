@@ -5,7 +5,7 @@ prompt to the capture store, subscribes the progress widget (before submitting, 
 missed), then calls `Runtime.submit` with the session's notebook client id unless the cell names
 one (`session.NOTEBOOK_CLIENT_ID`: cached output nodes then still report their images). The runtime's future resolves on the executor thread; the
 handle turns the history entry and the captured values into a `RunResult`, or into the error the
-prompt ended with (`NodeExecutionError`, `ExecutionInterrupted`).
+prompt ended with (`NodeExecutionError`, `ExecutionInterruptedError`).
 
 Threads: handles are made and waited on in the shell thread; their completion callback runs on
 the executor thread and only sets a `concurrent.futures.Future` (sync cells use `wait()`, async
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from toucan_nb.notebook.capture import CAPTURE_CLASS_TYPE, CaptureStore, install_capture
 from toucan_nb.notebook.graph import NodeCall, Output, Workflow
-from toucan_nb.runtime.errors import ExecutionInterrupted, NodeExecutionError
+from toucan_nb.runtime.errors import ExecutionInterruptedError, NodeExecutionError
 
 if TYPE_CHECKING:
     from toucan_nb.notebook.widget import ProgressWidget
@@ -170,7 +170,7 @@ def error_from_entry(entry: Any) -> Exception | None:
         return None
     for name, data in reversed(entry.messages):
         if name == "execution_interrupted":
-            return ExecutionInterrupted(f"prompt {entry.prompt_id} was interrupted"
+            return ExecutionInterruptedError(f"prompt {entry.prompt_id} was interrupted"
                                         + (f" at node {data.get('node_id')}" if data.get("node_id") else ""))
         if name == "execution_error":
             exc = NodeExecutionError(
@@ -233,7 +233,7 @@ class PromptHandle:
             exc = fut.exception()
             if exc is None:
                 return "success"
-            return "interrupted" if isinstance(exc, ExecutionInterrupted) else "error"
+            return "interrupted" if isinstance(exc, ExecutionInterruptedError) else "error"
         return "running" if self.runtime.running_prompt_id == self.prompt_id else "pending"
 
     def done(self) -> bool:
@@ -242,7 +242,7 @@ class PromptHandle:
     def wait(self, timeout: float | None = None) -> RunResult:
         """Block until the prompt ends and return its `RunResult`.
 
-        Raises `NodeExecutionError`, `ExecutionInterrupted`, `concurrent.futures.CancelledError`,
+        Raises `NodeExecutionError`, `ExecutionInterruptedError`, `concurrent.futures.CancelledError`,
         `TimeoutError` (the prompt keeps running). A KeyboardInterrupt (the kernel's stop button)
         cancels the prompt, then propagates.
         """

@@ -69,7 +69,7 @@ class Output:
         """Run the workflow as far as this output and return its value (a tensor, a number ...).
 
         Options are those of `Workflow.run`. Raises `PromptValidationError`, `NodeExecutionError`,
-        `ExecutionInterrupted`, `TimeoutError`.
+        `ExecutionInterruptedError`, `TimeoutError`.
         """
         return self.workflow.run(self, **options)[self]
 
@@ -380,7 +380,7 @@ class Workflow:
         outputs has them all captured). With no targets every output node of the workflow runs.
         Options: `runtime`, `timeout`, `progress` (show a ProgressWidget; default: inside a kernel),
         `extra_data`, `client_id`, `display_images`. Raises `PromptValidationError`,
-        `NodeExecutionError`, `ExecutionInterrupted`, `TimeoutError`.
+        `NodeExecutionError`, `ExecutionInterruptedError`, `TimeoutError`.
         """
         from toucan_nb.notebook.execution import run_workflow
 

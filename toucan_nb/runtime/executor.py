@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from toucan_nb.runtime import events as ev
 from toucan_nb.runtime.caches import CacheEntry, ObjectCache, make_output_cache
-from toucan_nb.runtime.errors import ExecutionInterrupted, NodeInputError
+from toucan_nb.runtime.errors import ExecutionInterruptedError, NodeInputError
 from toucan_nb.runtime.graph_utils import ExecutionBlocker, is_link
 from toucan_nb.runtime.invoke import (
     ClassInfo,
@@ -30,6 +30,7 @@ from toucan_nb.runtime.invoke import (
     merge_result_data,
     output_from_returns,
 )
+from toucan_nb.runtime.preview import EncodedPreview
 from toucan_nb.runtime.progress import ProgressRegistry
 from toucan_nb.runtime.prompt import DynamicPrompt
 from toucan_nb.runtime.registry import NodeRegistry
@@ -60,13 +61,13 @@ class PromptResult:
 
 
 class _Failure:
-    """A node failure as the executor reports it (node id = real node id)."""
+    """A node that raised: what `execution_error` reports (None for an interrupt) and the exception."""
 
-    __slots__ = ("node_id", "details", "exc")
+    __slots__ = ("node_id", "failure", "exc")
 
-    def __init__(self, node_id: str, details: dict[str, Any], exc: BaseException) -> None:
-        self.node_id = node_id
-        self.details = details
+    def __init__(self, node_id: str, failure: ev.NodeFailure | None, exc: BaseException) -> None:
+        self.node_id = node_id  # the real node id
+        self.failure = failure
         self.exc = exc
 
 
@@ -136,7 +137,7 @@ class _Run:
             self.bus.publish(ev.Progress(value=value, max=max_value, prompt_id=self.prompt_id, node=node_id,
                                          client_id=self.client_id))
         if preview is not None and self.bus.has_subscribers:
-            image = preview if isinstance(preview, ev.EncodedPreview) else ev.EncodedPreview(*preview)
+            image = preview if isinstance(preview, EncodedPreview) else EncodedPreview(*preview)
             dyn = self.dynprompt
             self.bus.publish(ev.PreviewImage(
                 image=image, prompt_id=self.prompt_id, node_id=node_id,
@@ -161,11 +162,10 @@ class _BlockNotice:
             return block
         run = self.run
         # Sent straight out: not recorded, no timestamp.
-        run.bus.publish(ev.ExecutionError(
-            prompt_id=run.prompt_id, node_id=self.unique_id, node_type=self.class_type,
-            executed=list(run.executed), exception_message=f"Execution Blocked: {block.message}",
-            exception_type="ExecutionBlocked", traceback=[], current_inputs=[], current_outputs=[],
-            timestamp=None, client_id=run.client_id))
+        failure = ev.NodeFailure(self.unique_id, f"Execution Blocked: {block.message}", "ExecutionBlocked",
+                                 current_inputs=[])
+        run.bus.publish(ev.execution_error(run.prompt_id, failure, node_type=self.class_type,
+                                           executed=run.executed, client_id=run.client_id, notice=True))
         return ExecutionBlocker(None)
 
 
@@ -198,10 +198,10 @@ class PromptExecutor:
         return self._interrupt.is_set()
 
     def check_interrupt(self) -> None:
-        """Raise ExecutionInterrupted once after an interrupt (execution.md §3.11)."""
+        """Raise ExecutionInterruptedError once after an interrupt (execution.md §3.11)."""
         if self._interrupt.is_set():
             self._interrupt.clear()
-            raise ExecutionInterrupted("Processing interrupted")
+            raise ExecutionInterruptedError("Processing interrupted")
 
     def reset(self) -> None:
         """Drop every cached output and node instance (POST /free with free_memory)."""
@@ -302,16 +302,13 @@ class PromptExecutor:
         node_id = failure.node_id
         node_type = prompt.get(node_id, {}).get("class_type", "")
         executed = list(run.executed)
-        if isinstance(failure, _Failure) and isinstance(failure.exc, ExecutionInterrupted):
+        reported = failure.failure() if isinstance(failure, CycleReport) else failure.failure
+        if reported is None:  # an interrupt
             run.publish(ev.ExecutionInterrupted(prompt_id=run.prompt_id, node_id=node_id, node_type=node_type,
                                                 executed=executed, client_id=run.client_id))
             return True
-        details = failure.details()  if isinstance(failure, CycleReport) else failure.details
-        run.publish(ev.ExecutionError(
-            prompt_id=run.prompt_id, node_id=node_id, node_type=node_type, executed=executed,
-            exception_message=details["exception_message"], exception_type=details["exception_type"],
-            traceback=details["traceback"], current_inputs=details["current_inputs"],
-            current_outputs=list(self.current_outputs), client_id=run.client_id))
+        run.publish(ev.execution_error(run.prompt_id, reported, node_type=node_type, executed=executed,
+                                       current_outputs=self.current_outputs, client_id=run.client_id))
         return False
 
     async def _execute_node(self, run: _Run, unique_id: str) -> str | _Failure:
@@ -415,9 +412,9 @@ class PromptExecutor:
             entry = CacheEntry(ui=run.ui_outputs.get(unique_id), outputs=output_data)
             execution_list.cache_update(unique_id, entry)
             self.outputs.set(unique_id, entry)
-        except ExecutionInterrupted as exc:
+        except ExecutionInterruptedError as exc:
             log.info("Processing interrupted")
-            return _Failure(dyn.get_real_node_id(unique_id), {}, exc)
+            return _Failure(dyn.get_real_node_id(unique_id), None, exc)
         except Exception as exc:  # the node-code boundary: report, never crash the executor
             return self._node_failure(run, unique_id, exc, data)
         run.progress.finish_progress(unique_id)
@@ -498,7 +495,6 @@ class PromptExecutor:
 
             self.objects.clear()
             soft_empty_cache()
-        details: dict[str, Any] = {"node_id": run.dynprompt.get_real_node_id(unique_id),
-                   "exception_message": f"{exc}\n{tips}", "exception_type": exception_type,
-                   "traceback": traceback.format_tb(tb), "current_inputs": current_inputs}
-        return _Failure(details["node_id"], details, exc)
+        node_id = run.dynprompt.get_real_node_id(unique_id)
+        failure = ev.NodeFailure(node_id, f"{exc}\n{tips}", exception_type, traceback.format_tb(tb), current_inputs)
+        return _Failure(node_id, failure, exc)

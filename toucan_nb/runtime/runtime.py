@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from toucan_nb.runtime import device
 from toucan_nb.runtime.errors import NotFoundError
-from toucan_nb.runtime.events import EventBus, Executing, Status, now_ms
+from toucan_nb.runtime.events import EventBus, Executing, NodeFailure, Status, execution_error, now_ms
 from toucan_nb.runtime.executor import PromptExecutor, PromptResult
 from toucan_nb.runtime.folders import Folders
 from toucan_nb.runtime.history import History, HistoryEntry
@@ -331,11 +331,9 @@ class Runtime:
             result = await self.executor.execute_async(item.prompt, item.prompt_id, extra, item.outputs_to_execute)
         except Exception:  # a runtime bug, not a node error: record it, keep the thread alive
             log.exception("executor failed on prompt %s", item.prompt_id)
-            result = PromptResult({}, {}, False, [["execution_error", {
-                "prompt_id": item.prompt_id, "node_id": "", "node_type": "", "executed": [],
-                "exception_message": "internal executor error (see the server log)\n",
-                "exception_type": "RuntimeError", "traceback": [], "current_inputs": {}, "current_outputs": [],
-                "timestamp": now_ms()}]])
+            error = execution_error(item.prompt_id, NodeFailure(
+                "", "internal executor error (see the server log)\n", "RuntimeError"))
+            result = PromptResult({}, {}, False, [[error.name, error.data()]])
         entry = HistoryEntry(prompt=item, outputs=result.outputs, meta=result.meta, status_str=result.status_str,
                              completed=result.success, messages=result.messages)
         self.history.add(entry)

@@ -9,6 +9,7 @@ from PIL import Image
 
 from toucan_nb.api.clients import ClientConnection, ClientTable, PreviewRender
 from toucan_nb.runtime import events as ev
+from toucan_nb.runtime.preview import EncodedPreview
 
 
 class SlowSink:
@@ -34,7 +35,7 @@ class SlowSink:
 
 
 def _render(color: int) -> PreviewRender:
-    image = ev.EncodedPreview("PNG", Image.new("RGB", (2, 2), (color, 0, 0)), None)
+    image = EncodedPreview("PNG", Image.new("RGB", (2, 2), (color, 0, 0)), None)
     return PreviewRender(ev.PreviewImage(image=image, prompt_id="p", node_id="1", display_node_id="1",
                                          real_node_id="1"), None)
 
