@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 import uuid
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -53,7 +52,7 @@ class WebSocketApiHandler(WebSocketHandler):
             raise WebSocketClosedError()
         parts: list[bytes] = []
         for frame in frames:
-            parts.extend(_frame(frame))
+            parts.extend(wire.websocket_frame(frame))
         return protocol.stream.write(b"".join(parts))
 
     def check_origin(self, origin: str) -> bool:
@@ -104,16 +103,3 @@ class WebSocketApiHandler(WebSocketHandler):
         if self.ctx.clients.unregister(conn):
             self.ctx.fanout.log_subscribers.discard(conn.sid)
 
-
-def _frame(message: str | bytes) -> tuple[bytes, bytes]:
-    """An unmasked, unfragmented server frame (RFC 6455 §5.2): header, payload."""
-    if isinstance(message, str):
-        opcode, payload = 0x81, message.encode("utf-8")  # FIN + text
-    else:
-        opcode, payload = 0x82, message  # FIN + binary
-    size = len(payload)
-    if size < 126:
-        return struct.pack("!BB", opcode, size), payload
-    if size < 1 << 16:
-        return struct.pack("!BBH", opcode, 126, size), payload
-    return struct.pack("!BBQ", opcode, 127, size), payload

@@ -8,8 +8,8 @@ Each wire event of protocol.md §14/§15 is one class here; its wire name appear
 * ``"all"``: every socket.
 
 `ProgressState` carries only the node entry that changed; consumers that need ComfyUI's full
-snapshot fold the entries of one prompt in order (`ProgressSnapshot`). This keeps the executor's
-cost per event constant however large the graph is.
+snapshot fold the entries of one prompt in order (`progress.ProgressSnapshot`). This keeps the
+executor's cost per event constant however large the graph is.
 
 `EventBus.publish` may be called from any thread; subscribers run on the publishing thread and
 must only hand the event over (to a loop, a queue), never block.
@@ -157,37 +157,16 @@ class NodeProgress:
 
 @dataclass(slots=True, eq=False, kw_only=True)
 class ProgressState(PromptEvent):
-    """One node's progress changed; fold with `ProgressSnapshot` for the wire's full map."""
+    """One node's progress changed; fold with `progress.ProgressSnapshot` for the wire's full map."""
 
     name: ClassVar[str] = "progress_state"
     delivery: ClassVar[str] = "client_or_all"
     entry: NodeProgress | None = None
 
     def data(self) -> dict[str, Any]:
-        # Only the changed node: callers that want ComfyUI's full snapshot use ProgressSnapshot.
+        # Only the changed node: callers that want ComfyUI's full snapshot use progress.ProgressSnapshot.
         nodes = {} if self.entry is None else {self.entry.node_id: self.entry.to_wire()}
         return {"prompt_id": self.prompt_id, "nodes": nodes}
-
-
-class ProgressSnapshot:
-    """Folds `ProgressState` deltas into ComfyUI's full per-prompt map. Not thread-safe."""
-
-    __slots__ = ("prompt_id", "nodes")
-
-    def __init__(self, prompt_id: str) -> None:
-        self.prompt_id = prompt_id
-        self.nodes: dict[str, NodeProgress] = {}
-
-    def apply(self, event: ProgressState) -> None:
-        if event.entry is not None:
-            self.nodes[event.entry.node_id] = event.entry
-
-    def data(self) -> dict[str, Any]:
-        """The wire data: every node that is not pending (execution.md §5.2)."""
-        return {
-            "prompt_id": self.prompt_id,
-            "nodes": {k: v.to_wire() for k, v in self.nodes.items() if v.state != "pending"},
-        }
 
 
 @dataclass(slots=True, eq=False, kw_only=True)
