@@ -15,13 +15,13 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from toucan_nb.api import wire
 from toucan_nb.api.clients import ClientConnection
-from toucan_nb.api.errors import error_response
+from toucan_nb.api.errors import ErrorResponseMixin
 from toucan_nb.api.middleware import check_request
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class WebSocketApiHandler(WebSocketHandler):
+class WebSocketApiHandler(ErrorResponseMixin, WebSocketHandler):
     """GET /ws and /api/ws."""
 
     def initialize(self, ctx: ApiContext) -> None:
@@ -62,14 +62,6 @@ class WebSocketApiHandler(WebSocketHandler):
     def prepare(self) -> Awaitable[None] | None:
         check_request(self, self.ctx.settings.secret, self.ctx.settings.cors_origin)
         return self.ctx.ready()
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        resp = error_response(exc, status_code)
-        self.set_status(resp.status)
-        if resp.content_type:
-            self.set_header("Content-Type", resp.content_type)
-        self.finish(resp.body)
 
     def open(self, *args: str, **kwargs: str) -> None:
         sid = self.get_query_argument("clientId", "") or uuid.uuid4().hex
