@@ -1,6 +1,9 @@
 """PromptExecutor: runs one validated prompt with ComfyUI's semantics (execution.md §3).
 
-Owns the output and object caches and a long-lived asyncio loop. `execute()` is called on the
+The executor is long-lived: it owns the output and object caches and an asyncio loop, and runs
+prompts one after another. Everything that belongs to one prompt (its dynamic graph, progress,
+recorded messages, the interrupt flag, the outputs cached when it started) lives on that prompt's
+`_Run`, which is also the `RunHooks` node code reports through. `execute()` is called on the
 runtime's executor thread only; `interrupt()` may be called from any thread. Events go to the
 runtime's EventBus; the timestamped ones are also recorded for the history entry.
 """
@@ -75,12 +78,17 @@ _SUCCESS, _PENDING = "success", "pending"
 
 
 class _Run:
-    """State of one prompt execution; also the `RunHooks` node code reports through."""
+    """State of one prompt execution; also the `RunHooks` node code reports through.
+
+    Made and used on the executor thread; `interrupt()` may be called from any thread.
+    """
 
     def __init__(self, executor: PromptExecutor, prompt_id: str, prompt: dict[str, Any],
                  extra_data: dict[str, Any]) -> None:
         self.executor = executor
         self.prompt_id = prompt_id
+        self._interrupt = threading.Event()
+        self.current_outputs: list[str] = []  # nodes with cached outputs when the prompt started
         self.extra_data = extra_data
         self.client_id: str | None = extra_data.get("client_id")
         self.dynprompt = DynamicPrompt(prompt)
@@ -121,12 +129,20 @@ class _Run:
         if self.bus.has_subscribers:
             self.bus.publish(event)
 
+    # -- interrupt (any thread) -------------------------------------------------------------------
+    def interrupt(self) -> None:
+        self._interrupt.set()
+
     # -- RunHooks -------------------------------------------------------------------------------
     def check_interrupt(self) -> None:
-        self.executor.check_interrupt()
+        """Raise ExecutionInterruptedError once after an interrupt (execution.md §3.11)."""
+        if self._interrupt.is_set():
+            self._interrupt.clear()
+            raise ExecutionInterruptedError("Processing interrupted")
 
     def is_interrupted(self) -> bool:
-        return self.executor.is_interrupted()
+        """Whether an interrupt is pending, without consuming it."""
+        return self._interrupt.is_set()
 
     def update_progress(self, node_id: str, value: float, max_value: float, preview: Any = None,
                         legacy: bool = True) -> None:
@@ -181,27 +197,27 @@ class PromptExecutor:
         self.ram_headroom_gb = ram_headroom_gb
         self.outputs = make_output_cache(cache_mode, cache_size)
         self.objects = ObjectCache(enabled=cache_mode != "none")
-        self._interrupt = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.running_prompt_id: str | None = None
+        self._run: _Run | None = None  # the prompt running now
 
     # -- control (any thread) -------------------------------------------------------------------
+    @property
+    def running_prompt_id(self) -> str | None:
+        run = self._run
+        return None if run is None else run.prompt_id
+
     def interrupt(self, prompt_id: str | None = None) -> bool:
-        """Interrupt the running prompt (only if it is `prompt_id`, when given)."""
-        if prompt_id is not None and prompt_id != self.running_prompt_id:
+        """Interrupt the running prompt (only if it is `prompt_id`, when given).
+
+        True unless `prompt_id` names a prompt that is not the running one. With nothing running
+        there is nothing to interrupt: the next prompt starts uninterrupted.
+        """
+        run = self._run
+        if prompt_id is not None and (run is None or prompt_id != run.prompt_id):
             return False
-        self._interrupt.set()
+        if run is not None:
+            run.interrupt()
         return True
-
-    def is_interrupted(self) -> bool:
-        """Whether an interrupt is pending, without consuming it."""
-        return self._interrupt.is_set()
-
-    def check_interrupt(self) -> None:
-        """Raise ExecutionInterruptedError once after an interrupt (execution.md §3.11)."""
-        if self._interrupt.is_set():
-            self._interrupt.clear()
-            raise ExecutionInterruptedError("Processing interrupted")
 
     def reset(self) -> None:
         """Drop every cached output and node instance (POST /free with free_memory)."""
@@ -243,9 +259,7 @@ class PromptExecutor:
                        execute_outputs: list[str]) -> PromptResult:
         import torch
 
-        self._interrupt.clear()
-        self.running_prompt_id = prompt_id
-        run = _Run(self, prompt_id, prompt, extra_data)
+        run = self._run = _Run(self, prompt_id, prompt, extra_data)
         client_id = run.client_id
         run.publish(ev.ExecutionStart(prompt_id=prompt_id, client_id=client_id))
         failure: _Failure | CycleReport | None = None
@@ -256,7 +270,7 @@ class PromptExecutor:
             for task in run.tasks:
                 if not task.done():
                     task.cancel()
-            self.running_prompt_id = None
+            self._run = None
         interrupted = False
         if failure is None:
             run.publish(ev.ExecutionSuccess(prompt_id=prompt_id, client_id=client_id))
@@ -277,7 +291,7 @@ class PromptExecutor:
         self.objects.set_prompt(prompt)
         cached_nodes = [n for n in prompt if self.outputs.get(n) is not None]
         run.publish(ev.ExecutionCached(nodes=cached_nodes, prompt_id=run.prompt_id, client_id=run.client_id))
-        self.current_outputs = self.outputs.all_node_ids()
+        run.current_outputs = self.outputs.all_node_ids()
         execution_list = ExecutionList(dyn, self.outputs, run.lazy_inputs, run.is_output, run.is_async)
         run.execution_list = execution_list
         for node_id in execute_outputs:
@@ -308,7 +322,7 @@ class PromptExecutor:
                                                 executed=executed, client_id=run.client_id))
             return True
         run.publish(ev.execution_error(run.prompt_id, reported, node_type=node_type, executed=executed,
-                                       current_outputs=self.current_outputs, client_id=run.client_id))
+                                       current_outputs=run.current_outputs, client_id=run.client_id))
         return False
 
     async def _execute_node(self, run: _Run, unique_id: str) -> str | _Failure:
