@@ -45,8 +45,8 @@ def make_app(runtime: RuntimeInterface, settings: ApiSettings | None = None, *,
              startup: Future[Any] | None = None) -> tornado.web.Application:
     """The tornado Application serving the whole route set (and the frontend if configured).
 
-    `startup`, if given, is a future that resolves once `runtime.start()` returned: requests that
-    arrive earlier wait for it (the standalone server listens before nodes finish loading).
+    `startup`, if given, is a future that resolves once the host has started the runtime: requests
+    that arrive earlier wait for it (the standalone server listens before nodes finish loading).
     """
     settings = settings or ApiSettings()
     ctx = ApiContext(runtime, settings, startup=startup)
