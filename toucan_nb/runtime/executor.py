@@ -311,12 +311,12 @@ class PromptExecutor:
             self.outputs.poll(ram_headroom)
         return None
 
-    def _report_failure(self, run: _Run, prompt: dict[str, Any], failure: _Failure | CycleReport) -> bool:
+    def _report_failure(self, run: _Run, prompt: dict[str, Any], outcome: _Failure | CycleReport) -> bool:
         """Publish execution_interrupted or execution_error; True for an interrupt."""
-        node_id = failure.node_id
+        node_id = outcome.node_id
         node_type = prompt.get(node_id, {}).get("class_type", "")
         executed = list(run.executed)
-        reported = failure.failure() if isinstance(failure, CycleReport) else failure.failure
+        reported = outcome.failure
         if reported is None:  # an interrupt
             run.publish(ev.ExecutionInterrupted(prompt_id=run.prompt_id, node_id=node_id, node_type=node_type,
                                                 executed=executed, client_id=run.client_id))

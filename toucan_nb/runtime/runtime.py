@@ -135,9 +135,9 @@ class Runtime:
         """Open the store (with `config.persist`) and restore the queue, history and counter. Once."""
         if self._restored:
             return
-        self._restored = True
         if self.config.persist:
             self._open_store()
+        self._restored = True
 
     def start(self) -> Runtime:
         """Prepare the folders and restore (if not done yet), then start the executor thread.

@@ -29,7 +29,9 @@ class CycleReport:
         self.node_id = node_id
         self.error = DependencyCycleError("Dependency cycle detected")
 
+    @property
     def failure(self) -> NodeFailure:
+        """What `execution_error` reports for the cycle."""
         return NodeFailure(self.node_id, str(self.error), "graph.DependencyCycleError", current_inputs=[])
 
 

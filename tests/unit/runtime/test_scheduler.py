@@ -101,7 +101,7 @@ def test_a_cycle_is_reported_not_hung_on(registry):
     # waits on it, in the order nodes were added; the first of them is blamed (execution.md §3.9).
     assert execution_list.get_nodes_in_cycle() == ["3", "2", "1"]
     assert isinstance(report, CycleReport) and report.node_id == "3"
-    failure = report.failure()
+    failure = report.failure
     assert (failure.exception_type, failure.exception_message, failure.current_inputs) == (
         "graph.DependencyCycleError", "Dependency cycle detected", [])
 
