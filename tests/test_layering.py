@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -32,8 +33,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "host": frozenset({"api", "runtime", "compat", "nodes"}),
     # The notebook API sits on the runtime; the kernel's start-up and loopback endpoint are host's.
     "notebook": frozenset({"runtime", "compat", "nodes", "host"}),
-    # The Jupyter extension talks to kernels over HTTP/WS only; it reads their discovery files.
-    "server_ext": frozenset({"host"}),
+    # The Jupyter extension talks to kernels over HTTP/WS only: no package as a whole, just the
+    # modules EXCEPTIONS lists (the discovery-file schema first of all).
+    "server_ext": frozenset(),
     # The entry points at the very top: toucan_nb/__init__.py (`%load_ext toucan_nb`, whose imports
     # run inside load_ipython_extension) and toucan_nb/__main__.py (`python -m toucan_nb`).
     "toucan_nb": frozenset({"notebook", "host"}),
@@ -100,8 +102,10 @@ def package_of(module: str) -> str | None:
     return parts[1]
 
 
-def _imports(module: str, path: Path) -> list[str]:
-    """Every module `module` imports (for `from x import y`: x.y and x, since y may be either)."""
+def _imports(module: str, path: Path, known: Iterable[str] = ()) -> list[str]:
+    """Every module `module` imports. For `from x import y` that is x.y when x.y is a module
+    (one of `known`), else x (y is a name defined in x)."""
+    known = set(known)
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     is_package = path.name == "__init__.py"
     out: list[str] = []
@@ -115,8 +119,9 @@ def _imports(module: str, path: Path) -> list[str]:
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            out.append(target)
-            out += [f"{target}.{alias.name}" for alias in node.names]
+            for alias in node.names:
+                submodule = f"{target}.{alias.name}"
+                out.append(submodule if submodule in known else target)
     return out
 
 
@@ -139,15 +144,9 @@ def _edges() -> dict[tuple[str, str], list[str]]:
     edges: dict[tuple[str, str], list[str]] = defaultdict(list)
     for module, path in modules.items():
         source = package_of(module)
-        for imported in _imports(module, path):
+        for imported in _imports(module, path, modules):
             target = package_of(imported)
-            if target is None or target == source:
-                continue
-            # `from toucan_nb.api import wire` names the module toucan_nb.api.wire; `from toucan_nb.api.app
-            # import make_app` names toucan_nb.api.app.make_app, which is no module: keep what exists.
-            if imported not in modules and imported.rpartition(".")[0] in modules:
-                imported = imported.rpartition(".")[0]
-            if imported not in modules:
+            if target is None or target == source or imported not in modules:
                 continue
             edges[(source, target)].append(f"{module} -> {imported}")
     return edges
@@ -248,6 +247,9 @@ def test_the_walker_sees_lazy_relative_and_type_checking_imports(tmp_path):
         "def f():\n"
         "    import toucan_nb.compat\n"
     )
-    found = set(_imports("toucan_nb.runtime.mod", source))
+    found = set(_imports("toucan_nb.runtime.mod", source, {"toucan_nb.runtime.events"}))
+    # `from .events import Event`: the module events; `from toucan_nb.api.context import ApiContext`:
+    # the module itself when ApiContext is no module of its own.
     assert {"toucan_nb.runtime.events", "toucan_nb.api.context", "toucan_nb.compat"} <= found
+    assert "toucan_nb.runtime.events.Event" not in found
     assert package_of("toucan_nb.__main__") == "toucan_nb" and package_of("toucan_nb_server.relay") == "server_ext"
