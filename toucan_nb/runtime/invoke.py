@@ -47,7 +47,7 @@ class ClassInfo:
 
     @classmethod
     def of(cls, node_class: type) -> ClassInfo:
-        input_types = node_class.INPUT_TYPES()  # type: ignore[attr-defined]
+        input_types = node_class.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
         is_v3 = v3.is_v3(node_class)
         categories: dict[str, tuple[str, Any]] = {}
         lazy, raw = set(), set()
@@ -69,7 +69,7 @@ class ClassInfo:
                     lazy.add(name)
                 if extra.get("rawLink"):
                     raw.add(name)
-        function = node_class.FUNCTION  # type: ignore[attr-defined]
+        function = node_class.FUNCTION  # type: ignore[attr-defined]  # V1 node classes declare FUNCTION
         fn = getattr(node_class, function)
         if is_v3:
             has_check_lazy = v3.first_real_override(node_class, "check_lazy_status") is not None
@@ -312,9 +312,9 @@ def output_from_returns(return_values: list[Any], info: ClassInfo) -> NodeReturn
                 results.append(result)
                 subgraph_results.append((None, result))
         elif type(r) is not tuple and v3.is_node_output(r):
-            ui = r.ui
-            if ui is not None:
-                uis.append(ui if isinstance(ui, dict) else ui.as_dict())
+            node_ui = r.ui
+            if node_ui is not None:
+                uis.append(node_ui if isinstance(node_ui, dict) else node_ui.as_dict())
             # QUIRK(execution.md §1.9): block_execution stands in for a result but makes none, so
             # a NodeOutput with only block_execution (what a returned ExecutionBlocker becomes)
             # gives no outputs at all, and its consumers read those inputs as missing.

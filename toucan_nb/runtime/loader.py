@@ -234,16 +234,18 @@ def _pyproject_web(path: str) -> tuple[str, str] | None:
     toml_path = os.path.join(path, "pyproject.toml")
     if not os.path.isfile(toml_path):
         return None
-    try:
+    data: dict[str, Any]
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+
+        try:
+            with open(toml_path, "rb") as f:
+                data = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            log.warning("Unable to parse %s: %s", toml_path, exc)
+            return None
+    else:
         log.warning("cannot read %s: tomllib needs Python 3.11", toml_path)
-        return None
-    try:
-        with open(toml_path, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        log.warning("Unable to parse %s: %s", toml_path, exc)
         return None
     web = ((data.get("tool") or {}).get("comfy") or {}).get("web")
     if not web:

@@ -120,7 +120,7 @@ class NodeRegistry:
         return self._node_info_v1(class_type, cls)
 
     def _node_info_v1(self, class_type: str, cls: type) -> dict[str, Any]:
-        inputs = cls.INPUT_TYPES()  # type: ignore[attr-defined]
+        inputs = cls.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
         return_types = list(getattr(cls, "RETURN_TYPES", ()))
         info: dict[str, Any] = {
             "input": inputs,
@@ -136,17 +136,17 @@ class NodeRegistry:
             "output_node": getattr(cls, "OUTPUT_NODE", False) == True,  # noqa: E712 (ComfyUI compares with ==)
         }
         if hasattr(cls, "OUTPUT_TOOLTIPS"):
-            info["output_tooltips"] = list(cls.OUTPUT_TOOLTIPS)  # type: ignore[attr-defined]
+            info["output_tooltips"] = list(cls.OUTPUT_TOOLTIPS)
         if getattr(cls, "DEPRECATED", False):
             info["deprecated"] = True
         if getattr(cls, "EXPERIMENTAL", False):
             info["experimental"] = True
         if hasattr(cls, "API_NODE"):
-            info["api_node"] = cls.API_NODE  # type: ignore[attr-defined]
+            info["api_node"] = cls.API_NODE
         return info
 
     def _node_info_v3(self, class_type: str, cls: type) -> dict[str, Any]:
-        inputs = cls.INPUT_TYPES()  # type: ignore[attr-defined]
+        inputs = cls.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
         inputs = {"required": {}, **inputs}
         return_types = list(getattr(cls, "RETURN_TYPES", ()))
         tooltips = list(getattr(cls, "OUTPUT_TOOLTIPS", [None] * len(return_types)))

@@ -19,7 +19,7 @@ import logging
 import math
 import sys
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from toucan_nb.runtime import v3
 from toucan_nb.runtime.asynccall import call_node_method
@@ -165,7 +165,7 @@ class IsChangedCache:
             kwargs = is_changed_inputs(cls, node["inputs"], node_id, self.dynprompt, self.extra_data)
             if v3.is_v3(cls):
                 # No DynamicPrompt or extra data here: hidden `prompt` is {}, as in ComfyUI (§1.3).
-                data = v3.call_data(cls.INPUT_TYPES(), node["inputs"], node_id, None, {})  # type: ignore[attr-defined]
+                data = v3.call_data(cls.INPUT_TYPES(), node["inputs"], node_id, None, {})  # type: ignore[attr-defined]  # V1/V3 node classes declare INPUT_TYPES
                 fn = v3.bind(cls, method, data)
                 kwargs = v3.nest_inputs(kwargs, data)
             else:
@@ -187,7 +187,7 @@ def _class_needs_id(cls: type) -> bool:
     if needs is None:
         needs = bool(getattr(cls, "NOT_IDEMPOTENT", False))
         if not needs:
-            hidden = cls.INPUT_TYPES().get("hidden", {})  # type: ignore[attr-defined]
+            hidden = cls.INPUT_TYPES().get("hidden", {})  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
             needs = isinstance(hidden, dict) and "UNIQUE_ID" in hidden.values()
         _uses_unique_id[cls] = needs
     return needs
@@ -244,9 +244,9 @@ class SignatureBuilder:
         return memo[node_id]
 
     def _class_parts(self, class_type: str) -> tuple[type, tuple[Any, ...], bool, bool] | None:
-        known = self._classes.get(class_type, False)
+        known: tuple[type, tuple[Any, ...], bool, bool] | None | Literal[False] = self._classes.get(class_type, False)
         if known is not False:
-            return known  # type: ignore[return-value]
+            return known
         cls = self.registry.find(class_type)
         entry = None if cls is None else (cls, (class_type, self.registry.serial(class_type)), _class_needs_id(cls),
                                           self.is_changed.method(cls) is not None)

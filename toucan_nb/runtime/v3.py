@@ -277,7 +277,7 @@ def _locked_meta(meta: type) -> type:
                     if cls.__dict__.get(_LOCK_FLAG):
                         raise AttributeError(f"Cannot modify class attribute '{name}' on locked class "
                                              f"'{cls.__name__}'")
-                    meta.__setattr__(cls, name, value)  # type: ignore[arg-type]
+                    meta.__setattr__(cls, name, value)  # type: ignore[arg-type,call-arg]  # a metaclass's __setattr__ takes the class
 
                 locked = _locked_metas[meta] = types.new_class(
                     f"Locked{meta.__name__}", (meta,), exec_body=lambda ns: ns.update(__setattr__=__setattr__))
@@ -289,7 +289,7 @@ def lock(clone: type) -> type:
     namespace = {"__module__": clone.__module__, "__qualname__": clone.__qualname__, "__doc__": clone.__doc__}
     locked = _locked_meta(type(clone))(clone.__name__, (clone,), namespace)
     type.__setattr__(locked, _LOCK_FLAG, True)
-    return locked
+    return locked  # type: ignore[no-any-return]  # the metaclass call builds a class
 
 
 def bind(cls: type, name: str, data: Mapping[str, Any] | None) -> Callable[..., Any]:

@@ -37,7 +37,7 @@ __all__ = ["ValidationResult", "validate_node_input", "validate_prompt"]
 # (valid, errors, node_id): the memo entry shape of ComfyUI's validate_inputs.
 _Outcome = tuple[bool, list[dict[str, Any]], Any]
 # What a node's check yields to ask for a linked source: (source id, input name, input_config, link).
-_Request = tuple[Any, str, tuple[Any, Any], list[Any]]
+_Request = tuple[Any, str, tuple[Any, Any] | None, list[Any]]
 
 # What a link into a node that is still being validated (a static cycle) yields. ComfyUI recurses
 # until RecursionError; while its stack unwinds every node of the cycle is re-stored as invalid with
@@ -157,7 +157,7 @@ class _ClassFacts:
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
-        self.inputs: dict[str, Any] = cls.INPUT_TYPES()  # type: ignore[attr-defined]
+        self.inputs: dict[str, Any] = cls.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
         self.is_v3 = v3.is_v3(cls)
         self.dynamic = self.is_v3 and v3.has_dynamic_inputs(self.inputs)
         # What inputs are looked up in: a V3 class's hidden values are not inputs (§1.9).
@@ -277,7 +277,8 @@ class _Validation:
             except StopIteration as done:
                 stack.pop()
                 active.discard(node_id)
-                memo[node_id] = outcome = done.value
+                outcome: _Outcome = done.value
+                memo[node_id] = outcome
                 if not stack:
                     return outcome
                 message = outcome
@@ -336,7 +337,7 @@ class _Validation:
                     continue
                 source = val[0]
                 # Raises KeyError / IndexError out of this node, as in ComfyUI (execution.md §2.3 step 2).
-                received_type = classes[prompt[source]["class_type"]].RETURN_TYPES[val[1]]  # type: ignore[attr-defined]
+                received_type = classes[prompt[source]["class_type"]].RETURN_TYPES[val[1]]  # type: ignore[attr-defined]  # V1 node classes declare RETURN_TYPES
                 received_types[name] = received_type
                 # `!=` first inlines validate_node_input's own first test for the common exact match.
                 if (not facts.wants_input_types and received_type != input_type
