@@ -22,15 +22,18 @@ SOURCES = {"toucan_nb": REPO / "toucan_nb", "toucan_nb_server": REPO / "server_e
 ALLOWED: dict[str, frozenset[str]] = {
     # The graph runtime knows nothing above it (no nodes, no compat, no HTTP, no Jupyter).
     "runtime": frozenset(),
-    # The node library is registered into the runtime's registry and runs on its device/folders.
-    "nodes": frozenset({"runtime"}),
+    # The diffusion engine (models, sampling, previews): plain torch, on the runtime's device.
+    "diffusion": frozenset({"runtime"}),
+    # The node library is registered into the runtime's registry and runs on its device/folders;
+    # its model nodes wrap the diffusion engine.
+    "nodes": frozenset({"runtime", "diffusion"}),
     # ComfyUI's modules are views onto the runtime; `comfy.utils`' image resampling is the node
     # library's own (compat/tensor_utils.py -> nodes/resample.py).
     "compat": frozenset({"runtime", "nodes"}),
     # The route set is written against runtime.interface.RuntimeInterface.
     "api": frozenset({"runtime"}),
     # The hosts assemble runtime, nodes and compat (host/assembly.py) and serve the route set.
-    "host": frozenset({"api", "runtime", "compat", "nodes"}),
+    "host": frozenset({"api", "runtime", "compat", "nodes", "diffusion"}),
     # The notebook API sits on the runtime; the kernel's start-up and loopback endpoint are host's.
     "notebook": frozenset({"runtime", "compat", "nodes", "host"}),
     # The Jupyter extension talks to kernels over HTTP/WS only: no package as a whole, just the
