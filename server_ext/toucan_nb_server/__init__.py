@@ -6,8 +6,10 @@ every route and WebSocket, and relays the route set to the kernel that ran ``%lo
 toucan_nb``. It talks to kernels only over HTTP and WebSocket on their loopback endpoint.
 
 Modules: `extension` (the ExtensionApp and its handler table), `auth` (the handler base: auth,
-same-origin check, JSON errors), `kernels` (which attached kernels we accept), `relay` (HTTP and
-WebSocket relays), `frontend` (static files of the frontend bundle).
+the XSRF rule, JSON errors), `kernels` (which attached kernels we accept), `relay` (HTTP and
+WebSocket relays), `prompts_in_flight` (what the WebSocket relay reads from a kernel's events),
+`frontend` (static files of the frontend bundle), `index_page` (the UI's index page, which hands
+Jupyter's XSRF token to the UI), `waiting_page` (its notice until a kernel attaches).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ The token comparison is the server's own: tornado's double-submit check in a pla
 server; in a JupyterHub single-user server (which replaces the handlers' ``xsrf_token`` with one
 bound to the login session) the token must equal that ``xsrf_token``, as JupyterHub compares it.
 
-Errors are JSON, built by the route set's own mapping (`toucan_nb.api.errors.error_response`):
+Errors are JSON, written by the route set's own `toucan_nb.api.errors.ErrorResponseMixin`:
 ``{"error": "<message>"}``, 503 for `RuntimeUnavailableError`, 404 for `NotFoundError`.
 
 Threads: the Jupyter server's IO loop.
@@ -52,13 +52,12 @@ from __future__ import annotations
 import hmac
 import urllib.parse
 from types import TracebackType
-from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
-from toucan_nb.api.errors import error_response
+from toucan_nb.api.errors import ErrorResponseMixin
 from toucan_nb.runtime.errors import ToucanError
 
 AUTH_RESOURCE = "kernels"
@@ -82,7 +81,7 @@ def refuse(status: int, message: str) -> web.HTTPError:
     return web.HTTPError(status, "%s", message, reason=message)
 
 
-class ToucanBaseHandler(JupyterHandler):
+class ToucanBaseHandler(ErrorResponseMixin, JupyterHandler):
     """Auth, authorization, XSRF and JSON errors for every toucan route."""
 
     auth_resource = AUTH_RESOURCE
@@ -194,11 +193,3 @@ class ToucanBaseHandler(JupyterHandler):
             self.log.info("toucan %s %s: %s", self.request.method, self.request.path, value)
             return
         super().log_exception(typ, value, tb)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        response = error_response(exc, status_code)
-        self.set_status(response.status)
-        if response.content_type:
-            self.set_header("Content-Type", response.content_type)
-        self.finish(response.body)

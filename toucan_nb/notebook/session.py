@@ -1,16 +1,18 @@
 """The kernel's one `Runtime`: created on first use, shared by the notebook API and `%load_ext`.
 
-`get_runtime()` creates and starts a runtime the first time (base directory `default_base_dir()`),
-registers the notebook's capture node in it (`capture.py`) and returns the same object afterwards.
+`get_runtime()` creates and starts a runtime the first time (base directory `default_base_dir()`;
+put together with the node library and ComfyUI's modules by `toucan_nb.host.assembly.start_runtime`,
+as `toucan-nb serve` does), registers the notebook's capture node in it (`capture.py`) and returns
+the same object afterwards. This per-process slot is the notebook's one piece of global state: a
+kernel has one runtime, as it has one GPU. Any thread may call these functions; creation is locked.
 
-Where a kernel keeps its data: one folder per user, whatever the kernel's working directory
-(a notebook's kernel runs in the notebook's folder): `$TOUCAN_NB_HOME`, else ``~/toucan_nb``. Every
-kernel of the user shares its input/output/user folders and its one queue-and-history database,
-as the users of one ComfyUI installation expect (several kernels at once: `toucan_nb.runtime.store`).
+Where a kernel keeps its data: one folder per user, whatever the kernel's working directory (a
+notebook's kernel runs in the notebook's folder): `$TOUCAN_NB_HOME`, else ``~/toucan_nb``. Every
+kernel of the user shares its input/output/user folders and its one queue-and-history database, as
+the users of one ComfyUI installation expect (several kernels at once: `toucan_nb.runtime.store`).
 ``toucan-nb serve`` keeps ComfyUI's own rule (``--base-directory``, else its working directory).
-Older versions used ``./toucan_data`` of the working directory; a kernel that finds one says in
-its log where its data lives now, and moves nothing. This per-process slot is the notebook's one piece of global state: a kernel has
-one runtime, as it has one GPU. Any thread may call these functions; creation is locked.
+Older versions used ``./toucan_data`` of the working directory; a kernel that finds one says in its
+log where its data lives now, and moves nothing.
 """
 
 from __future__ import annotations
@@ -75,14 +77,14 @@ def get_runtime(create: bool = True, **config: Any) -> Runtime:
         if not create:
             raise RuntimeUnavailableError("no toucan_nb runtime in this process: run `%load_ext toucan_nb` "
                                           "or call toucan_nb.notebook.runtime()")
+        from toucan_nb.host.assembly import start_runtime
         from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
 
         settings = dict(config)
         if "base_dir" not in settings:
             settings["base_dir"] = default_base_dir()
             note_legacy_folder(settings["base_dir"])
-        runtime = Runtime(RuntimeConfig(**settings))
-        runtime.start()
+        runtime = start_runtime(Runtime(RuntimeConfig(**settings)))
         attach(runtime)
         _runtime = runtime
         return runtime

@@ -514,7 +514,8 @@ class Store:
             conn.executemany("DELETE FROM queue WHERE seq = ?", [(seq,) for seq, _, _ in rows])
             return entries
 
-        return self._in_transaction(take)
+        recovered: list[HistoryEntry] = self._in_transaction(take)
+        return recovered
 
     def foreign_queue(self) -> tuple[list[QueueItem], list[QueueItem]]:
         """(running, pending) items of the other live runtimes, oldest first."""
@@ -623,7 +624,8 @@ class Store:
 
         # Not after the queued writes: none of them touches the counter, and a POST /prompt that
         # reserves must not wait for the writer thread's batch.
-        return self._in_transaction(reserve, after_writes=False)
+        start: int = self._in_transaction(reserve, after_writes=False)
+        return start
 
     def release_numbers(self, next_number: int, reserved_end: int) -> None:
         """Give back the unused numbers `next_number`..`reserved_end`, unless someone reserved after us."""
