@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
+from toucan_nb.api.json_input import ClientJsonError, parse_client_json
 from toucan_nb.runtime.errors import BadRequestError
 from toucan_nb.runtime.folders import Folders, inside
 
@@ -164,8 +164,8 @@ def original_image_path(folders: Folders, original_ref: Any) -> str | None:
     """The image an /upload/mask `original_ref` names, or None when it fails a check."""
     if isinstance(original_ref, str):
         try:
-            original_ref = json.loads(original_ref)
-        except ValueError:
+            original_ref = parse_client_json(original_ref)
+        except ClientJsonError:
             return None
     if not isinstance(original_ref, dict) or not isinstance(original_ref.get("filename"), str):
         return None
