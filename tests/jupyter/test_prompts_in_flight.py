@@ -40,3 +40,13 @@ def test_blocker_notice_does_not_end_the_prompt():
     prompts.observe(frame("execution_start", prompt_id="b", timestamp=1))
     prompts.observe(frame("execution_error", prompt_id="b", node_id="2", exception_type="ExecutionBlocked"))
     assert len(prompts.lost_frames()) == 2
+
+
+def test_frames_it_cannot_read_are_ignored():
+    # A custom node may send any data under a watched type; nothing here may raise into the pump.
+    prompts = PromptsInFlight()
+    deep = '{"type": "executing", "data": ' + "[" * 5000 + "]" * 5000 + "}"
+    for text in (deep, '{"type": "executing", "data": 0}', frame("execution_start", prompt_id=["x"]),
+                 frame("execution_start", prompt_id={"a": 1}), '{"type": "executing"'):
+        prompts.observe(text)
+    assert prompts.lost_frames() == []
