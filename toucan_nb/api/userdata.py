@@ -32,6 +32,13 @@ SYSTEM_USER_PREFIX = "__"
 SETTINGS_FILE = "comfy.settings.json"
 USERS_FILE = "users.json"
 
+# A client path past these cannot name a file: the first two are Linux's NAME_MAX and PATH_MAX
+# (bytes), the depth keeps the user tree within what recursive walks (os.walk, glob's `**`,
+# os.makedirs) handle. Deviation: ComfyUI answers such a path with a 500 (OSError, RecursionError).
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4095
+MAX_DEPTH = 100
+
 
 class UnknownUserError(BadRequestError):
     """The request names no known user (status differs per route, see protocol.md §10)."""
@@ -109,6 +116,7 @@ class UserStore:
     def user_path(self, user: str, relpath: str, *, create_parent: bool = True) -> str | None:
         """`<user root>/relpath`, or None if it would leave the user root.
 
+        Raises BadRequestError (400) for a path too long or too deep to name a file.
         QUIRK(protocol.md §10): a path that still contains `%` after routing is decoded again.
         """
         root = self.user_root(user)
@@ -119,10 +127,15 @@ class UserStore:
         path = os.path.abspath(os.path.join(root, relpath))
         if not inside(path, root):
             return None
+        _check_size(relpath, path)
         parent = os.path.dirname(path)
         if create_parent and not os.path.exists(parent):
-            # ComfyUI creates parents as a side effect, even on reads (protocol.md §10).
-            os.makedirs(parent, exist_ok=True)
+            # ComfyUI creates parents as a side effect, even on reads (protocol.md §10). When that
+            # fails (a parent is a file) the request goes on: a read finds nothing, a write fails.
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except OSError as exc:
+                log.debug("could not create %s: %s", parent, exc.strerror)
         return path
 
     # -- settings --------------------------------------------------------------------------------
@@ -251,6 +264,17 @@ class UserStore:
         if full_info:
             return file_info(path, root)
         return os.path.relpath(path, root)
+
+
+def _check_size(relpath: str, path: str) -> None:
+    """Refuse (400) a client path no file can have: a name or the whole path too long, or too deep."""
+    names = [name for name in relpath.split("/") if name not in ("", ".")]
+    if any(len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for name in names):
+        raise BadRequestError(f"File name too long (the limit is {MAX_NAME_BYTES} bytes per name)")
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise BadRequestError(f"Path too long (the limit is {MAX_PATH_BYTES} bytes)")
+    if len(names) > MAX_DEPTH:
+        raise BadRequestError(f"Path nested too deeply (the limit is {MAX_DEPTH} levels)")
 
 
 def _write_json(path: str, data: Any) -> None:
