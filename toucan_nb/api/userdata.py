@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from toucan_nb.api.path_limits import check_path_size
 from toucan_nb.runtime.errors import BadRequestError
 from toucan_nb.runtime.folders import inside, is_within
 
@@ -31,13 +32,6 @@ log = logging.getLogger(__name__)
 SYSTEM_USER_PREFIX = "__"
 SETTINGS_FILE = "comfy.settings.json"
 USERS_FILE = "users.json"
-
-# A client path past these cannot name a file: the first two are Linux's NAME_MAX and PATH_MAX
-# (bytes), the depth keeps the user tree within what recursive walks (os.walk, glob's `**`,
-# os.makedirs) handle. Deviation: ComfyUI answers such a path with a 500 (OSError, RecursionError).
-MAX_NAME_BYTES = 255
-MAX_PATH_BYTES = 4095
-MAX_DEPTH = 100
 
 
 class UnknownUserError(BadRequestError):
@@ -116,7 +110,7 @@ class UserStore:
     def user_path(self, user: str, relpath: str, *, create_parent: bool = True) -> str | None:
         """`<user root>/relpath`, or None if it would leave the user root.
 
-        Raises BadRequestError (400) for a path too long or too deep to name a file.
+        Raises BadRequestError (400) for a path too long or too deep to name a file (path_limits.py).
         QUIRK(protocol.md §10): a path that still contains `%` after routing is decoded again.
         """
         root = self.user_root(user)
@@ -127,7 +121,7 @@ class UserStore:
         path = os.path.abspath(os.path.join(root, relpath))
         if not inside(path, root):
             return None
-        _check_size(relpath, path)
+        check_path_size(relpath, path)
         parent = os.path.dirname(path)
         if create_parent and not os.path.exists(parent):
             # ComfyUI creates parents as a side effect, even on reads (protocol.md §10). When that
@@ -264,17 +258,6 @@ class UserStore:
         if full_info:
             return file_info(path, root)
         return os.path.relpath(path, root)
-
-
-def _check_size(relpath: str, path: str) -> None:
-    """Refuse (400) a client path no file can have: a name or the whole path too long, or too deep."""
-    names = [name for name in relpath.split("/") if name not in ("", ".")]
-    if any(len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for name in names):
-        raise BadRequestError(f"File name too long (the limit is {MAX_NAME_BYTES} bytes per name)")
-    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
-        raise BadRequestError(f"Path too long (the limit is {MAX_PATH_BYTES} bytes)")
-    if len(names) > MAX_DEPTH:
-        raise BadRequestError(f"Path nested too deeply (the limit is {MAX_DEPTH} levels)")
 
 
 def _write_json(path: str, data: Any) -> None:
