@@ -68,7 +68,7 @@ MISSING_CLASS_TYPE = next(c for c in CASES if c["case"] == "missing_class_type")
 def test_a_node_that_is_not_an_object_is_invalid_prompt(server, node):
     # ComfyUI answers a list or a string with the recorded missing_class_type body (for its node id)
     # and crashes (500) on the others; every one of them lacks the class_type property.
-    resp = server.post("/prompt", raw='{"prompt": {"2": %s}}' % node)
+    resp = server.post("/prompt", raw='{"prompt": {"2": ' + node + "}}")
     assert (resp.status, resp.content_type) == (400, "application/json; charset=utf-8")
     assert resp.body.decode() == MISSING_CLASS_TYPE
 
