@@ -174,23 +174,25 @@ PATHS_NO_FILE_CAN_HAVE = {
 
 @pytest.mark.parametrize("rel", PATHS_NO_FILE_CAN_HAVE.values(), ids=PATHS_NO_FILE_CAN_HAVE.keys())
 @pytest.mark.parametrize("encode", [lambda p: p.replace("/", "%2F"), lambda p: p], ids=["%2F", "slash"])
-def test_paths_no_file_can_have_are_400_not_500(server, runtime, rel, encode):
-    # ComfyUI answers these with a 500 (OSError ENAMETOOLONG from os.makedirs, or RecursionError).
+def test_paths_no_file_can_have_are_404_to_read_and_400_to_write(server, runtime, rel, encode):
+    # ComfyUI answers these with a 500 (OSError ENAMETOOLONG from os.makedirs, or RecursionError),
+    # except a single long name, where its reads find nothing (404) and its write fails (400).
     path = encode(rel)
-    answers = {
-        "list": server.get("/userdata?dir=" + rel.replace("/", "%2F")),
-        "get": server.get("/userdata/" + path),
-        "post": server.post("/userdata/" + path, raw=b"1"),
-        "delete": server.request("DELETE", "/userdata/" + path),
-        "move from": server.post("/userdata/" + path + "/move/x.json"),
-        "move to": server.post("/userdata/x.json/move/" + path),
-    }
-    for what, resp in answers.items():
+    server.post("/userdata/x.json", raw=b"1")
+    listing = server.get("/userdata?dir=" + rel.replace("/", "%2F"))
+    assert (listing.status, listing.body) == (404, b"Directory not found")
+    reads = {"get": server.get("/userdata/" + path), "delete": server.request("DELETE", "/userdata/" + path),
+             "move from": server.post("/userdata/" + path + "/move/y.json")}
+    assert {what: (r.status, r.json()) for what, r in reads.items()} == {
+        "get": (404, {"error": "file not found"}), "delete": (404, {"error": "file not found"}),
+        "move from": (404, {"error": "source not found"})}
+    for what, resp in {"post": server.post("/userdata/" + path, raw=b"1"),
+                       "move to": server.post("/userdata/x.json/move/" + path)}.items():
         assert resp.status == 400, (what, resp.status, resp.body)
         assert resp.content_type == "application/json; charset=utf-8"
         assert resp.json()["error"].startswith(("File name too long", "Path too long", "Path nested too deeply"))
     # Nothing was created on the way (os.makedirs used to create parents until it failed).
-    assert os.listdir(os.path.join(runtime.folders.user_dir, "default")) == []
+    assert os.listdir(os.path.join(runtime.folders.user_dir, "default")) == ["x.json"]
 
 
 def test_a_path_at_the_limits_still_works(server):
