@@ -110,7 +110,7 @@ class UserStore:
     def user_path(self, user: str, relpath: str, *, create_parent: bool = True) -> str | None:
         """`<user root>/relpath`, or None if it would leave the user root.
 
-        Raises BadRequestError (400) for a path too long or too deep to name a file (path_limits.py).
+        Raises PathSizeError (400) for a path too long or too deep to name a file (path_limits.py).
         QUIRK(protocol.md §10): a path that still contains `%` after routing is decoded again.
         """
         root = self.user_root(user)
