@@ -265,9 +265,8 @@ def record_sd15() -> dict:
 
 
 def record_inpaint(vae, clip) -> dict:
-    import utils.extra_config  # noqa: F401  (ComfyUI's root utils package, before `nodes`)
-
     import nodes
+    import utils.extra_config  # noqa: F401  (ComfyUI's root utils package, before `nodes`)
 
     pixels = tensor(24, (1, 28, 36, 3), "uniform")
     mask = tensor(25, (1, 14, 18), "uniform")

@@ -40,11 +40,11 @@ def load_state_dict(path: str) -> tuple[dict[str, torch.Tensor], dict[str, str] 
                 return sd, f.metadata()
         except Exception as exc:
             message = str(exc.args[0]) if exc.args else ""
-            if "HeaderTooLarge" in message:
+            if "HeaderTooLarge" in message or "header too large" in message:
                 raise ValueError(f"{message}\n\nFile path: {path}\n\nThe safetensors file is corrupt or invalid. "
                                  "Make sure this is actually a safetensors file and not a ckpt or pt or other "
                                  "filetype.") from exc
-            if "MetadataIncompleteBuffer" in message:
+            if "MetadataIncompleteBuffer" in message or "incomplete metadata" in message:
                 raise ValueError(f"{message}\n\nFile path: {path}\n\nThe safetensors file is corrupt/incomplete. "
                                  "Check the file size and make sure you have copied/downloaded it correctly.") from exc
             raise

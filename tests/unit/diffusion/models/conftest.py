@@ -23,9 +23,16 @@ from .goldens import ERRORS, golden
 
 @pytest.fixture(scope="session", autouse=True)
 def cpu_runtime() -> Iterator[None]:
-    """The goldens are ComfyUI's CPU numbers: run on the CPU (fp32 UNet and VAE) whatever the machine has."""
+    """The goldens are ComfyUI's CPU numbers: run on the CPU (fp32 UNet and VAE) whatever the machine has.
+
+    One intra-op thread: on a shared, loaded machine torch's spinning worker threads make these small
+    forward passes several times slower (measured 3-10x at load 7 on 2 cores); results agree either way.
+    """
     device.configure(cpu=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)
     device.configure()
 
 

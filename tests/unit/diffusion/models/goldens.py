@@ -75,3 +75,20 @@ def token_list(tokens: dict[str, list[list[tuple[Any, ...]]]]) -> dict[str, list
     """Tokens in the recorder's JSON form: ids, or "emb" for an embedding row; weights as floats."""
     return {name: [[["emb" if torch.is_tensor(t) else int(t), float(w)] for t, w, *_ in chunk] for chunk in chunks]
             for name, chunks in tokens.items()}
+
+
+def map_hash(pairs: Any) -> dict[str, Any]:
+    import hashlib
+
+    lines = sorted(f"{a}\t{b}" for a, b in pairs)
+    return {"count": len(lines), "sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
+
+
+def assert_key_map(ours: dict[str, str], expected: dict[str, Any], text_encoder: bool) -> None:
+    """A LoRA key map equals ComfyUI's; for text encoders the names of text_projection/logit_scale
+    weights (which ComfyUI's towers always have) are compared as a subset, since a checkpoint may lack them."""
+    extra = ("text_projection", "logit_scale") if text_encoder else ()
+    kept = {k: v for k, v in ours.items() if not any(e in v for e in extra)}
+    assert map_hash(kept.items()) == {"count": expected["count"], "sha256": expected["sha256"]}
+    if text_encoder:
+        assert {(k, v) for k, v in ours.items() if k not in kept} <= {tuple(p) for p in expected["without_weights"]}

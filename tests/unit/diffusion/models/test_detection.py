@@ -10,7 +10,11 @@ import torch
 
 from tests.support import checkpoints as ck
 from toucan_nb.diffusion import keys, loaders
-from toucan_nb.diffusion.detection import UnsupportedModelError, detect_diffusers_unet_layout, detect_unet_layout
+from toucan_nb.diffusion.detection import (
+    UnsupportedModelError,
+    detect_diffusers_unet_layout,
+    detect_unet_layout,
+)
 from toucan_nb.diffusion.families import family_for
 
 from .goldens import golden, rand

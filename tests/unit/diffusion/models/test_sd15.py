@@ -3,18 +3,17 @@ inpainting inputs and LoRA (goldens/sd15.json; the inputs are the recorder's).""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 import pytest
 import torch
 
 from tests.support import checkpoints as ck
-from toucan_nb.diffusion import lora as lora_mod
 from toucan_nb.diffusion import loaders
+from toucan_nb.diffusion import lora as lora_mod
 from toucan_nb.diffusion.inpaint import encode_for_inpaint, inpaint_model_conditioning
 
-from .goldens import assert_close, assert_image_close, golden, rand, token_list
+from .goldens import assert_close, assert_image_close, assert_key_map, golden, rand, token_list
 
 G = golden("sd15")
 
@@ -67,7 +66,7 @@ def test_unet_raw_output(sd15):
 def test_vae_decode_and_encode(sd15):
     vae = sd15[2]
     image = vae.decode(rand(21, (1, 4, 8, 8)))
-    assert image.shape == (1, 64, 64, 3) and 0 <= image.min() and image.max() <= 1
+    assert image.shape == (1, 64, 64, 3) and image.min() >= 0 and image.max() <= 1
     assert image.std() > 0.05, "random weights must still give a varied image"
     assert_image_close(image, G["vae"]["decode"], "sd15 VAE decode")
     assert_close(vae.encode(rand(22, (1, 64, 64, 3), "uniform")), G["vae"]["encode"], "sd15 VAE encode")
@@ -148,17 +147,7 @@ def test_lora_strength_zero_and_unpatching(sd15, lora_files):
     assert model.network.get_parameter(key).data_ptr() == base.data_ptr()
 
 
-def _hash(pairs) -> dict:
-    lines = sorted(f"{a}\t{b}" for a, b in pairs)
-    return {"count": len(lines), "sha256": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
-
-
 def test_lora_key_maps_match_comfyui(sd15):
     model, clip, _ = sd15
-    expected = G["key_maps"]["unet"]
-    assert _hash(lora_mod.unet_key_map(model).items()) == {"count": expected["count"], "sha256": expected["sha256"]}
-    expected = G["key_maps"]["clip"]
-    ours = lora_mod.clip_key_map(clip)
-    assert {"count": expected["count"], "sha256": expected["sha256"]} == _hash(ours.items())
-    # ComfyUI also names text_projection/logit_scale, which its CLIP-L always has and this checkpoint lacks.
-    assert all("text_projection" in v or "logit_scale" in v for _, v in expected["without_weights"])
+    assert_key_map(lora_mod.unet_key_map(model), G["key_maps"]["unet"], text_encoder=False)
+    assert_key_map(lora_mod.clip_key_map(clip), G["key_maps"]["clip"], text_encoder=True)
