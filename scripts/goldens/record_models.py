@@ -4,7 +4,7 @@ Runs under a ComfyUI checkout's interpreter, CPU only, and imports ComfyUI (it c
 
     /work/ref/cvenv/bin/python scripts/goldens/record_models.py [--comfyui /work/ref/ComfyUI]
 
-Writes tests/unit/diffusion/models/goldens/{tokenizer,detection,sd15,sd2,sdxl}.json. Inputs are fixed: the test
+Writes tests/unit/diffusion/models/goldens/{tokenizer,adapters,detection,sd15,sd2,sdxl}.json. Inputs are fixed: the test
 checkpoints of tests/support/checkpoints.py (their sha256 is recorded, and the tests check it) and
 NumPy PCG64 arrays (`rand` below, reproduced bit for bit by the tests). Each tensor is stored as a
 summary (tests/unit/diffusion/models/goldens.py describes and compares them), never whole.
@@ -51,7 +51,7 @@ def setup_comfyui(root: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--comfyui", default="/work/ref/ComfyUI")
-    parser.add_argument("--only", nargs="*", default=["tokenizer", "detection", "sd15", "sd2", "sdxl"])
+    parser.add_argument("--only", nargs="*", default=["tokenizer", "adapters", "detection", "sd15", "sd2", "sdxl"])
     args = parser.parse_args()
     setup_comfyui(args.comfyui)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -90,7 +90,7 @@ def summary(t) -> dict:
     flat = t.flatten()
     n = flat.numel()
     index = torch.linspace(0, n - 1, 64).round().long() if n >= 64 else torch.arange(n)
-    corner = t.reshape(-1, *t.shape[-2:])[0] if t.ndim >= 2 else t
+    corner = t.reshape(-1, *t.shape[-2:])[0] if t.ndim >= 2 else t.reshape(1, -1)
     return {"shape": list(t.shape), "corner": corner[:4, :8].tolist(), "sample": flat[index].tolist(),
             "mean": float(flat.mean()), "std": float(flat.std()), "min": float(flat.min()), "max": float(flat.max())}
 
@@ -199,6 +199,44 @@ def record_tokenizer() -> dict:
     ids = {s: tok.tokenizer(s)["input_ids"][1:-1] for s in TOKENIZER_STRINGS}
     weighted = {s: tokens_json({"l": tok.tokenize_with_weights(s)})["l"] for s in WEIGHT_STRINGS}
     return {"ids": [[s, i] for s, i in ids.items()], "weighted": [[s, w] for s, w in weighted.items()]}
+
+
+# -- weight adapters -------------------------------------------------------------------------------
+
+def adapter_cases() -> tuple[dict, dict, dict]:
+    """(LoRA-file entries, key map, base weights) exercising every adapter type on small weights."""
+    lora = {"lin.lora_up.weight": (1, (6, 2)), "lin.lora_down.weight": (2, (2, 5)),
+            "conv.lora_up.weight": (3, (6, 2, 1, 1)), "conv.lora_down.weight": (4, (2, 5, 1, 1)),
+            "conv.lora_mid.weight": (5, (2, 2, 3, 3)),
+            "loha.hada_w1_a": (6, (6, 2)), "loha.hada_w1_b": (7, (2, 5)), "loha.hada_w2_a": (8, (6, 2)),
+            "loha.hada_w2_b": (9, (2, 5)),
+            "lokr.lokr_w1": (10, (2, 2)), "lokr.lokr_w2_a": (11, (3, 1)), "lokr.lokr_w2_b": (12, (1, 2)),
+            "dora.lora_up.weight": (13, (6, 2)), "dora.lora_down.weight": (14, (2, 5)), "dora.dora_scale": (15, (6, 1)),
+            "diff.diff": (16, (6, 5)), "diff.diff_b": (17, (6,)), "setw.set_weight": (18, (6, 5))}
+    tensors = {k: tensor(seed, shape) * 0.3 for k, (seed, shape) in lora.items()}
+    import torch
+
+    tensors.update({"lin.alpha": torch.tensor(1.0), "conv.alpha": torch.tensor(3.0), "loha.alpha": torch.tensor(2.0),
+                    "lokr.alpha": torch.tensor(1.0)})
+    key_map = {n: f"{n}.weight" for n in ("lin", "conv", "loha", "lokr", "dora", "diff", "setw")}
+    weights = {"lin.weight": (6, 5), "conv.weight": (6, 5, 3, 3), "loha.weight": (6, 5), "lokr.weight": (6, 4),
+               "dora.weight": (6, 5), "diff.weight": (6, 5), "diff.bias": (6,), "setw.weight": (6, 5)}
+    return tensors, key_map, {k: tensor(30 + i, shape) for i, (k, shape) in enumerate(weights.items())}
+
+
+def record_adapters() -> dict:
+    import comfy.lora
+
+    lora, key_map, weights = adapter_cases()
+    patches = comfy.lora.load_lora(lora, key_map)
+    out = {}
+    for key, weight in weights.items():
+        for strength in (1.0, 0.6):
+            entry = [(strength, patches[key], 1.0, None, None)]
+            out[f"{key}@{strength}"] = summary(comfy.lora.calculate_weight(entry, weight.clone(), key))
+        twice = [(0.5, patches[key], 1.0, None, None), (0.8, patches[key], 0.9, None, None)]
+        out[f"{key}@stacked"] = summary(comfy.lora.calculate_weight(twice, weight.clone(), key))
+    return out
 
 
 # -- SD1.5 ---------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ for text encoders `lora_te_text_model_encoder_layers_N_<proj>` (SD1/SD2; the ref
 `lora_te1_`/`lora_te2_` (SDXL's CLIP-L/bigG), `text_encoder[_2].text_model.encoder.layers.N.<proj>`
 and generic `text_encoders.<key>`. Per mapped name the file may hold a LoRA (`.lora_up.weight`/
 `.lora_down.weight`, `_lora.up/down`, `.lora_B/.lora_A`, `.lora.up/down`, `.lora_linear_layer.up/
-down`, with optional `.alpha`, `.lora_mid` (Tucker) and `.dora_scale`), a LoHa (`.hada_*`), a
+down`, with optional `.alpha`, `.lora_mid` (Tucker) and `.dora_scale`), a LoHa (`.hada_*`), a LoKr
+(`.lokr_*`), a
 full `.diff` / `.diff_b` or a `.set_weight`. The patch is W += strength * (alpha / rank) * (up @
 down) reshaped to W (so LoCon convs work), summed in fp32. Keys that map to nothing are logged,
 never fatal. `load_lora_for_models` clones its inputs, as ComfyUI does; strength 0 adds nothing.
@@ -183,6 +184,42 @@ class LoHaPatch:
 
 
 @dataclass(frozen=True)
+class LoKrPatch:
+    """Kronecker product of two factors, each given whole or as a low-rank pair (w2 optionally Tucker)."""
+
+    w1: torch.Tensor | None
+    w2: torch.Tensor | None
+    alpha: float | None
+    w1a: torch.Tensor | None = None
+    w1b: torch.Tensor | None = None
+    w2a: torch.Tensor | None = None
+    w2b: torch.Tensor | None = None
+    t2: torch.Tensor | None = None
+    dora_scale: torch.Tensor | None = None
+
+    def apply(self, weight: torch.Tensor, strength: float) -> torch.Tensor:
+        dim = None
+        if self.w1 is None:
+            dim = self.w1b.shape[0]  # type: ignore[union-attr]
+            w1 = torch.mm(_f32(self.w1a, weight), _f32(self.w1b, weight))  # type: ignore[arg-type]
+        else:
+            w1 = _f32(self.w1, weight)
+        if self.w2 is None:
+            dim = self.w2b.shape[0]  # type: ignore[union-attr]
+            if self.t2 is None:
+                w2 = torch.mm(_f32(self.w2a, weight), _f32(self.w2b, weight))  # type: ignore[arg-type]
+            else:
+                w2 = torch.einsum("i j k l, j r, i p -> p r k l", _f32(self.t2, weight),
+                                  _f32(self.w2b, weight), _f32(self.w2a, weight))  # type: ignore[arg-type]
+        else:
+            w2 = _f32(self.w2, weight)
+        if w2.ndim == 4:
+            w1 = w1.unsqueeze(2).unsqueeze(2)
+        scale = self.alpha / dim if self.alpha is not None and dim is not None else 1.0
+        return _add(weight, torch.kron(w1, w2).reshape(weight.shape), scale, strength, self.dora_scale)
+
+
+@dataclass(frozen=True)
 class DiffPatch:
     diff: torch.Tensor
 
@@ -243,6 +280,11 @@ def load_patches(lora: Mapping[str, torch.Tensor], key_map: Mapping[str, str]) -
             used.update(parts)
             if t1 is not None:
                 used.update((f"{name}.hada_t1", f"{name}.hada_t2"))
+        lokr = {p: lora.get(f"{name}.lokr_{p}") for p in ("w1", "w2", "w1_a", "w1_b", "w2_a", "w2_b", "t2")}
+        if any(lokr[p] is not None for p in ("w1", "w2", "w1_a", "w2_a")):
+            patches[target] = LoKrPatch(lokr["w1"], lokr["w2"], alpha, lokr["w1_a"], lokr["w1_b"], lokr["w2_a"],
+                                        lokr["w2_b"], lokr["t2"], dora)
+            used.update(f"{name}.lokr_{p}" for p, v in lokr.items() if v is not None)
         stem = target[:-len(".weight")] if target.endswith(".weight") else target
         for suffix, bias in ((".w_norm", False), (".diff", False), (".b_norm", True), (".diff_b", True)):
             value = lora.get(name + suffix)

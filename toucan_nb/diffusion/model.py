@@ -64,6 +64,12 @@ class DiffusionModel:
         """Replace an attribute for this value only (e.g. "model_sampling", as ComfyUI's nodes do)."""
         self.object_patches[name] = obj
 
+    def get_model_object(self, name: str) -> Any:
+        """An attribute as this value sees it (object patches first), as ComfyUI's ModelPatcher offers."""
+        if name in self.object_patches:
+            return self.object_patches[name]
+        return getattr(self, name)
+
     def weight_keys(self) -> set[str]:
         """`diffusion_model.<key>` for every weight (what LoRA key maps are built from)."""
         return {"diffusion_model." + k for k in self.patcher.state_dict_keys()}

@@ -69,20 +69,25 @@ class Network:
         with self.lock:
             if self.device == device and self.applied == patch_key:
                 return
-            with torch.no_grad():
-                if self.device != device:
-                    for k in self.params:
-                        self._set(k, self.base[k].to(device))
-                    self.patched = set()
-                    self.device = device
-                else:
-                    for k in self.patched:
-                        self._set(k, self.base[k].to(device))
-                    self.patched = set()
-                for k, plist in patches.items():
-                    if plist:
-                        self._set(k, patched_weight(self.base[k], plist, device, compute_dtype, self.rounding))
-                        self.patched.add(k)
+            try:
+                with torch.no_grad():
+                    if self.device != device:
+                        for k in self.params:
+                            self._set(k, self.base[k].to(device))
+                        self.patched = set()
+                        self.device = device
+                    else:
+                        for k in self.patched:
+                            self._set(k, self.base[k].to(device))
+                        self.patched = set()
+                    for k, plist in patches.items():
+                        if plist:
+                            self._set(k, patched_weight(self.base[k], plist, device, compute_dtype, self.rounding))
+                            self.patched.add(k)
+            except BaseException:
+                # Out of memory half-way: go back to the CPU tensors rather than stay half moved.
+                self.offload()
+                raise
             self.applied = patch_key
 
     def offload(self) -> None:

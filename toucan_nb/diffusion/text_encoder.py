@@ -148,7 +148,7 @@ class TextEncoder:
         return cond
 
     def encode_from_tokens_scheduled(self, tokens: Tokens, unprojected: bool = False,
-                                     add_dict: Mapping[str, Any] | None = None) -> Conditioning:
+                                     add_dict: Mapping[str, Any] | None = None, show_pbar: bool = True) -> Conditioning:
         """CONDITIONING for the tokens: `[[cond, {"pooled_output": pooled, **add_dict}]]`."""
         out = self.encode_from_tokens(tokens, return_pooled="unprojected" if unprojected else True,
                                       return_dict=True)

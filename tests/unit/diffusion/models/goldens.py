@@ -39,7 +39,7 @@ def summarize(t: torch.Tensor) -> dict[str, Any]:
     flat = t.flatten()
     n = flat.numel()
     index = torch.linspace(0, n - 1, 64).round().long() if n >= 64 else torch.arange(n)
-    corner = t.reshape(-1, *t.shape[-2:])[0] if t.ndim >= 2 else t
+    corner = t.reshape(-1, *t.shape[-2:])[0] if t.ndim >= 2 else t.reshape(1, -1)
     return {"shape": list(t.shape), "corner": corner[:4, :8].tolist(), "sample": flat[index].tolist(),
             "mean": float(flat.mean()), "std": float(flat.std()), "min": float(flat.min()), "max": float(flat.max())}
 
