@@ -130,8 +130,11 @@ class VAE:
         return pixels
 
     def decode_tiled(self, samples: torch.Tensor, tile_x: int = 64, tile_y: int = 64, overlap: int = 16,
+                     tile_t: int | None = None, overlap_t: int | None = None,
                      progress: Progress | None = None) -> torch.Tensor:
-        """Tiled decode; tile sizes and overlap in latent pixels. Returns [B, H, W, 3]."""
+        """Tiled decode; tile sizes and overlap in latent pixels. Returns [B, H, W, 3].
+
+        `tile_t`/`overlap_t` (video VAEs in ComfyUI) are accepted and unused: these VAEs are 2-D."""
         net = self._load(self.memory_used_decode(tuple(samples.shape)))
         h, w = samples.shape[2], samples.shape[3]
         tilings = [(tile_y * 2, tile_x // 2), (tile_y // 2, tile_x * 2), (tile_y, tile_x)]
@@ -148,8 +151,9 @@ class VAE:
         return _to_image(total / 3.0).movedim(1, -1)
 
     def encode_tiled(self, pixels: torch.Tensor, tile_x: int = 512, tile_y: int = 512, overlap: int = 64,
+                     tile_t: int | None = None, overlap_t: int | None = None,
                      progress: Progress | None = None) -> torch.Tensor:
-        """Tiled encode; tile sizes and overlap in image pixels. Returns [B, 4, H/8, W/8]."""
+        """Tiled encode; tile sizes and overlap in image pixels. Returns [B, 4, H/8, W/8] (`tile_t` unused)."""
         return self._encode_tiled_nchw(self.crop_pixels(pixels).movedim(-1, 1), tile_x, tile_y, overlap, progress)
 
     def _encode_tiled_nchw(self, x: torch.Tensor, tile_x: int = 512, tile_y: int = 512, overlap: int = 64,
