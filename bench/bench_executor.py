@@ -16,6 +16,7 @@ import tempfile
 import time
 from typing import Any
 
+from toucan_nb.host.assembly import start_runtime
 from toucan_nb.runtime.events import EventBus
 from toucan_nb.runtime.executor import PromptExecutor
 from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
@@ -69,7 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory() as base:
-        rt = Runtime(RuntimeConfig(base_dir=base, persist=args.persist)).start()
+        rt = start_runtime(Runtime(RuntimeConfig(base_dir=base, persist=args.persist)))
         try:
             rt.run(chain(20, 1), timeout=60)  # warm torch and the node classes
             from toucan_nb.runtime.device import get_torch_device

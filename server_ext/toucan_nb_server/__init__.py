@@ -7,7 +7,9 @@ toucan_nb``. It talks to kernels only over HTTP and WebSocket on their loopback 
 
 Modules: `extension` (the ExtensionApp and its handler table), `auth` (the handler base: auth,
 same-origin check, JSON errors), `kernels` (which attached kernels we accept), `relay` (HTTP and
-WebSocket relays), `frontend` (static files of the frontend bundle).
+WebSocket relays), `prompts_in_flight` (what the WebSocket relay reads from a kernel's events),
+`frontend` (static files of the frontend bundle), `waiting_page` (the index page until a kernel
+attaches).
 """
 
 from __future__ import annotations

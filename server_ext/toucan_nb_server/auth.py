@@ -17,7 +17,7 @@ cross-site without a CORS preflight, so this check is what keeps a foreign page 
 prompts. Token-authenticated requests (scripts) are exempt, as in Jupyter; a request with neither
 a token nor an ``Origin`` must carry Jupyter's regular XSRF token instead.
 
-Errors are JSON, built by the route set's own mapping (`toucan_nb.api.errors.error_response`):
+Errors are JSON, written by the route set's own `toucan_nb.api.errors.ErrorResponseMixin`:
 ``{"error": "<message>"}``, 503 for `RuntimeUnavailableError`, 404 for `NotFoundError`.
 
 Threads: the Jupyter server's IO loop.
@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import urllib.parse
 from types import TracebackType
-from typing import Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import web
 
-from toucan_nb.api.errors import error_response
+from toucan_nb.api.errors import ErrorResponseMixin
 from toucan_nb.runtime.errors import ToucanError
 
 AUTH_RESOURCE = "kernels"
@@ -45,7 +44,7 @@ def refuse(status: int, message: str) -> web.HTTPError:
     return web.HTTPError(status, reason=message)
 
 
-class ToucanBaseHandler(JupyterHandler):
+class ToucanBaseHandler(ErrorResponseMixin, JupyterHandler):
     """Auth, authorization, same-origin and JSON errors for every toucan route."""
 
     auth_resource = AUTH_RESOURCE
@@ -113,11 +112,3 @@ class ToucanBaseHandler(JupyterHandler):
             self.log.info("toucan %s %s: %s", self.request.method, self.request.path, value)
             return
         super().log_exception(typ, value, tb)
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        response = error_response(exc, status_code)
-        self.set_status(response.status)
-        if response.content_type:
-            self.set_header("Content-Type", response.content_type)
-        self.finish(response.body)

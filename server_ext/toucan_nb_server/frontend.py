@@ -1,6 +1,7 @@
 """The official frontend, as the extension serves it (frontend.md §2, §3.1).
 
-The extension serves the bundle itself so that the UI loads before any kernel attaches. Serving
+The extension serves the bundle itself so that the UI loads before any kernel attaches (until
+one does, its index page is `waiting_page`'s). Serving
 reuses the route set's own `toucan_nb.api.frontend.FrontendFiles` (ETag, Range, cached gzip,
 ``templates/`` and ``docs/`` from their packages); this module only decides which GET/HEAD paths
 are frontend files. Every other path goes to the kernel: API routes, ``user.css``, custom-node
@@ -64,22 +65,10 @@ class Frontend:
         found = safe_join(self.root, path)
         return FrontendFile("static", path) if found and os.path.isfile(found) else None
 
-    def serve_waiting_index(self, handler: RequestHandler) -> None:
-        """index.html with a notice on top: no kernel is attached yet, and how to attach one.
-
-        Without a kernel the UI cannot boot (its critical routes answer 503), and the reason would
-        only show in the browser console; the notice says it on the page and reloads the page as soon
-        as the API answers.
-        """
-        assert self.root is not None
-        with open(os.path.join(self.root, "index.html"), encoding="utf-8") as f:
-            page = f.read()
-        marker = "</head>"
-        page = page.replace(marker, WAITING_NOTICE + marker, 1) if marker in page else WAITING_NOTICE + page
-        for name, value in {"Cache-Control": "no-cache", "Pragma": "no-cache", "Expires": "0"}.items():
-            handler.set_header(name, value)
-        handler.set_header("Content-Type", "text/html; charset=utf-8")
-        handler.finish(page)
+    @property
+    def index_path(self) -> str | None:
+        """The bundle's index.html, or None without a bundle."""
+        return None if self.root is None else os.path.join(self.root, "index.html")
 
     async def serve(self, handler: RequestHandler, file: FrontendFile) -> None:
         """Answer `handler` with `file` (located just before). Raises HTTPError(404) if it vanished."""
@@ -87,27 +76,6 @@ class Frontend:
         for name, value in cache_headers(file).items():
             handler.set_header(name, value)
         await self.files.serve(handler, file.kind, file.relpath)
-
-
-WAITING_NOTICE = """<script id="toucan-no-kernel">
-(function () {
-  var note = document.createElement("div");
-  note.id = "toucan-no-kernel-notice";
-  note.style.cssText = "position:fixed;inset:0;z-index:2147483647;display:flex;align-items:center;" +
-    "justify-content:center;text-align:center;padding:2em;background:rgba(24,24,24,.94);color:#eee;" +
-    "font:16px/1.6 system-ui,sans-serif";
-  note.innerHTML = "<div><p><b>No notebook kernel is attached to toucan yet.</b></p>" +
-    "<p>Run <code>%load_ext toucan_nb</code> in a notebook on this Jupyter server.<br>" +
-    "This page reloads by itself once a kernel has attached.</p></div>";
-  function show() { document.body.appendChild(note); }
-  if (document.body) { show(); } else { document.addEventListener("DOMContentLoaded", show); }
-  setInterval(function () {
-    fetch("_toucan/attached", {cache: "no-store"}).then(function (r) { return r.json(); })
-      .then(function (state) { if (state.attached) { location.reload(); } });
-  }, 2000);
-})();
-</script>
-"""
 
 
 def cache_headers(file: FrontendFile) -> dict[str, str]:

@@ -23,9 +23,7 @@ Threads: the Jupyter server's IO loop.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +47,8 @@ from toucan_nb.runtime.errors import NotFoundError, RuntimeUnavailableError
 from toucan_nb_server.auth import ToucanBaseHandler, refuse
 from toucan_nb_server.frontend import Frontend, FrontendFile
 from toucan_nb_server.kernels import AttachedKernel, KernelDirectory
+from toucan_nb_server.prompts_in_flight import PromptsInFlight
+from toucan_nb_server.waiting_page import ATTACHED_PATH, serve_waiting_index
 
 log = logging.getLogger(__name__)
 
@@ -135,56 +135,6 @@ class Target:
     kernel_id: str | None  # None: the most recently attached kernel
     path: str  # raw (percent-encoded) path without a leading "/"
     query: str  # raw query, Jupyter token removed
-
-
-# Answered by the extension itself (not a ComfyUI route): is a kernel attached to this prefix?
-ATTACHED_PATH = "_toucan/attached"
-
-
-class PromptsInFlight:
-    """The prompts a relayed socket saw start and not end, from the kernel's JSON frames.
-
-    When the kernel dies mid-prompt its runtime cannot say so; the relay does, with an
-    `execution_error` (then `executing` null) for each such prompt, in the kernel's own frame shape.
-    """
-
-    _WATCHED = ('{"type": "execution_start"', '{"type": "executing"', '{"type": "execution_success"',
-                '{"type": "execution_error"', '{"type": "execution_interrupted"')
-
-    def __init__(self) -> None:
-        self._running: dict[str, str] = {}  # prompt_id -> last node seen executing ("" before any)
-
-    def observe(self, frame: str) -> None:
-        if not frame.startswith(self._WATCHED):
-            return
-        try:
-            message = json.loads(frame)
-            kind, data = message["type"], message["data"]
-            prompt_id = data["prompt_id"]
-        except (ValueError, KeyError, TypeError):
-            return
-        if kind == "execution_start":
-            self._running[prompt_id] = ""
-        elif kind == "executing" and prompt_id in self._running:
-            if data.get("node") is None:
-                self._running.pop(prompt_id, None)
-            else:
-                self._running[prompt_id] = str(data.get("display_node") or data["node"])
-        elif kind != "executing" and not (kind == "execution_error" and "timestamp" not in data):
-            self._running.pop(prompt_id, None)  # ended (an ExecutionBlocked notice has no timestamp)
-
-    def lost_frames(self) -> list[str]:
-        frames = []
-        for prompt_id, node_id in self._running.items():
-            error = {"prompt_id": prompt_id, "node_id": node_id, "node_type": "", "executed": [],
-                     "exception_message": "The kernel running this prompt stopped (it died or was "
-                                          "restarted) before the prompt finished.\n",
-                     "exception_type": "KernelStopped", "traceback": [], "current_inputs": {},
-                     "current_outputs": [], "timestamp": int(time.time() * 1000)}
-            frames.append(json.dumps({"type": "execution_error", "data": error}))
-            frames.append(json.dumps({"type": "executing", "data": {"node": None, "prompt_id": prompt_id}}))
-        self._running.clear()
-        return frames
 
 
 def parse_target(base_url: str, raw_path: str, raw_query: str) -> Target | None:
@@ -309,7 +259,7 @@ class ToucanHttpHandler(_KernelResolver):
             return
         file = self._frontend_file()
         if file is not None and file.kind == "index" and not self._has_kernel():
-            self._frontend.serve_waiting_index(self)
+            serve_waiting_index(self, self._frontend.index_path)
             return
         if file is not None:
             await self._frontend.serve(self, file)

@@ -24,14 +24,14 @@ async def serve(port: int, base_path: str, base_dir: str) -> int:
 
     from toucan_nb.api.app import ApiSettings, close_app, make_app, server_options
     from toucan_nb.api.frontend import default_frontend_root
+    from toucan_nb.host.assembly import start_runtime
     from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
 
     root = default_frontend_root()
     if root is None:
         print("comfyui-frontend-package is not installed", file=sys.stderr, flush=True)
         return 2
-    runtime = Runtime(RuntimeConfig(base_dir=base_dir, cpu=True))
-    runtime.start()
+    runtime = start_runtime(Runtime(RuntimeConfig(base_dir=base_dir, cpu=True)))
     settings = ApiSettings(base_path=base_path, frontend_root=root)
     app = make_app(runtime, settings)  # inside the running loop, as make_app requires
     server = HTTPServer(app, **server_options(settings))

@@ -1,4 +1,4 @@
-"""The recorded real-ComfyUI responses in tests/vectors (copied from shared/vectors; README there)."""
+"""The recorded real-ComfyUI responses in tests/vectors (how they were recorded: tests/vectors/README.md)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from toucan_nb.api.frontend import FrontendFiles, FrontendHandler, frontend_rout
 from toucan_nb.api.handlers.base import NotFoundHandler
 from toucan_nb.api.middleware import GuardMixin
 from toucan_nb.api.routes import url_rules
+from toucan_nb.runtime.interface import RuntimeInterface
 
 __all__ = ["ApiSettings", "close_app", "context_of", "make_app", "server_options"]
 
@@ -40,12 +41,12 @@ class GuardedFrontendHandler(GuardMixin, FrontendHandler):
         self.guard()
 
 
-def make_app(runtime: Any, settings: ApiSettings | None = None, *,
+def make_app(runtime: RuntimeInterface, settings: ApiSettings | None = None, *,
              startup: Future[Any] | None = None) -> tornado.web.Application:
     """The tornado Application serving the whole route set (and the frontend if configured).
 
-    `startup`, if given, is a future that resolves once `runtime.start()` returned: requests that
-    arrive earlier wait for it (the standalone server listens before nodes finish loading).
+    `startup`, if given, is a future that resolves once the host has started the runtime: requests
+    that arrive earlier wait for it (the standalone server listens before nodes finish loading).
     """
     settings = settings or ApiSettings()
     ctx = ApiContext(runtime, settings, startup=startup)

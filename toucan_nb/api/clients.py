@@ -44,7 +44,7 @@ EXACT_SNAPSHOT_NODES = 64
 
 
 class ProgressSource(Protocol):
-    """A prompt's progress snapshot (fanout.ProgressFrames)."""
+    """A prompt's progress snapshot and its frame (wire.ProgressStateFrames)."""
 
     prompt_id: str
 

@@ -22,6 +22,7 @@ from toucan_nb.api.fanout import EventFanout
 from toucan_nb.api.frontend import FrontendFiles
 from toucan_nb.api.logs import LogBuffer
 from toucan_nb.api.userdata import UserStore
+from toucan_nb.runtime.interface import RuntimeInterface
 
 T = TypeVar("T")
 
@@ -29,7 +30,7 @@ T = TypeVar("T")
 class ApiContext:
     """Shared state of one app (see the module docstring)."""
 
-    def __init__(self, runtime: Any, settings: ApiSettings, *, startup: Future[Any] | None = None) -> None:
+    def __init__(self, runtime: RuntimeInterface, settings: ApiSettings, *, startup: Future[Any] | None = None) -> None:
         self.runtime = runtime
         self.settings = settings
         self.loop = IOLoop.current()

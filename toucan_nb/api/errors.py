@@ -1,7 +1,8 @@
 """Exception -> HTTP error response: the only place error bodies are built.
 
-Every handler error takes one path: tornado's `send_error` -> `ApiHandler.write_error` ->
-`error_response(exc)`. The class of the exception picks the status and body along its MRO
+Every handler error takes one path: tornado's `send_error` -> `ErrorResponseMixin.write_error` ->
+`error_response(exc)`. The route set's handlers (`ApiHandler`, the /ws handler) and the Jupyter
+extension's (`toucan_nb_server.auth.ToucanBaseHandler`) all write their errors with that mixin. The class of the exception picks the status and body along its MRO
 (most specific first), like starlette's exception-handler lookup:
 
     PromptValidationError    400 {"error": {...}, "node_errors": {...}}      (protocol.md §6)
@@ -17,16 +18,17 @@ empty 4xx (protocol.md §1, vectors/validation_errors.json), we answer a 4xx wit
 Where ComfyUI answers a documented text body ("Directory not found", "File already exists"), we
 keep that text byte for byte (`BadRequestError(..., body="text")`).
 
-Pure functions; any thread.
+Pure functions, any thread; the mixin runs on its handler's IO loop.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tornado.web import HTTPError
+from tornado.web import HTTPError, RequestHandler
 
 from toucan_nb.runtime.errors import (
     BadRequestError,
@@ -81,7 +83,7 @@ def _http_error(exc: BaseException) -> ErrorResponse:
     return _json(exc.status_code, {"error": message})
 
 
-_MAPPERS: dict[type[BaseException], Any] = {
+_MAPPERS: dict[type[BaseException], Callable[[BaseException], ErrorResponse]] = {
     PromptValidationError: _validation,
     BadRequestError: _bad_request,
     NotFoundError: lambda exc: _json(404, {"error": str(exc)}),
@@ -96,7 +98,7 @@ def error_response(exc: BaseException | None, status: int = 500) -> ErrorRespons
         for klass in type(exc).__mro__:
             mapper = _MAPPERS.get(klass)
             if mapper is not None:
-                return mapper(exc)  # type: ignore[no-any-return]
+                return mapper(exc)
         return _json(500, {"error": "Internal server error"})
     from http.client import responses
 
@@ -111,3 +113,28 @@ def is_expected(exc: BaseException) -> bool:
 def bad_request(message: str, status: int = 400, body: Any = None) -> BadRequestError:
     """Shorthand used by handlers: `raise bad_request("...")`."""
     return BadRequestError(message, status=status, body=body)
+
+
+if TYPE_CHECKING:
+    # Typed as the RequestHandler it is mixed into, without being one at run time.
+    _HandlerBase = RequestHandler
+else:
+    _HandlerBase = object
+
+
+class ErrorResponseMixin(_HandlerBase):
+    """`write_error` for a tornado handler: the exception (or the bare status) -> `error_response`.
+
+    Put it before the RequestHandler class in the bases, so that it replaces tornado's HTML page.
+    """
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        resp = error_response(exc, status_code)
+        self.set_status(resp.status)
+        if resp.content_type is None:
+            self.clear_header("Content-Type")
+            self.finish()
+            return
+        self.set_header("Content-Type", resp.content_type)
+        self.finish(resp.body)

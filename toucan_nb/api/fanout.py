@@ -17,14 +17,13 @@ the client, or every socket when client_id is None. `client_id == ""` is a real 
 normally not connected, so those events go nowhere (QUIRK(protocol.md §13.3)).
 
 `progress_state` carries one changed node per event; here it is folded per prompt into ComfyUI's
-full snapshot (the same fold as `events.ProgressSnapshot`), with each node's JSON kept so a
-message costs a string join rather than a re-encode of every node. The running node of each
-prompt is tracked for the reconnect replay of §13.1.
+full snapshot (`progress.ProgressSnapshot`), whose frame `wire.ProgressStateFrames` renders from
+per-node fragments. Frames are built in `wire`. The running node of each prompt is tracked for
+the reconnect replay of §13.1.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -35,66 +34,21 @@ from toucan_nb.api import wire
 from toucan_nb.api.clients import ClientConnection, ClientTable, PreviewRender
 from toucan_nb.api.logs import LogEntry
 from toucan_nb.runtime.events import (
-    CustomMessage,
     Event,
     Executing,
     ExecutionError,
     ExecutionInterrupted,
     ExecutionStart,
     ExecutionSuccess,
-    NodeProgress,
     PreviewImage,
     ProgressState,
-    ProgressText,
 )
+from toucan_nb.runtime.progress import ProgressSnapshot
 
 # While a prompt runs: how long an event may wait for the next flush, and the longest wait once
 # nothing happens (a node busy for minutes wakes the loop about 60 times a second, not 500).
 FLUSH_INTERVAL = 0.002
 MAX_FLUSH_INTERVAL = 0.016
-
-
-class ProgressFrames:
-    """ComfyUI's full `progress_state` snapshot of one prompt, kept as per-node JSON fragments.
-
-    A node's fragment is encoded when a frame is rendered, not when its state changes: a large
-    prompt's snapshots are rendered once per burst (clients.py), and most nodes start and finish
-    within one.
-    """
-
-    __slots__ = ("prompt_id", "_prefix", "_nodes", "_frame")
-
-    def __init__(self, prompt_id: str) -> None:
-        self.prompt_id = prompt_id
-        self._prefix = '{"type": "progress_state", "data": {"prompt_id": ' + json.dumps(prompt_id) + ', "nodes": {'
-        # Insertion order = first time a node is seen (as ProgressSnapshot). None = pending (not
-        # listed); a NodeProgress until its fragment is encoded, then the fragment.
-        self._nodes: dict[str, str | NodeProgress | None] = {}
-        self._frame: str | None = None  # the joined frame, until the next change
-
-    def apply(self, event: ProgressState) -> None:
-        entry = event.entry
-        if entry is None:
-            return
-        self._frame = None
-        self._nodes[entry.node_id] = None if entry.state == "pending" else entry
-
-    def __len__(self) -> int:
-        return len(self._nodes)
-
-    def frame(self) -> str:
-        """The JSON frame, byte-identical to `wire.json_frame("progress_state", snapshot.data())`."""
-        if self._frame is None:
-            nodes = self._nodes
-            parts = []
-            for node_id, value in nodes.items():
-                if value is None:
-                    continue
-                if not isinstance(value, str):
-                    value = nodes[node_id] = wire.progress_node_entry(value)
-                parts.append(value)
-            self._frame = self._prefix + ", ".join(parts) + "}}}"
-        return self._frame
 
 
 class EventFanout:
@@ -111,7 +65,7 @@ class EventFanout:
         self._timer: object | None = None
         self._interval = FLUSH_INTERVAL
         self._active: set[str] = set()  # prompts between execution_start and executing null
-        self._progress: dict[str, ProgressFrames] = {}
+        self._progress: dict[str, wire.ProgressStateFrames] = {}
         # prompt_id -> (client_id, display node id) of the node running now.
         self._running: dict[str, tuple[str | None, str]] = {}
         self.log_subscribers: set[str] = set()
@@ -168,15 +122,15 @@ class EventFanout:
         if isinstance(event, ProgressState):  # the commonest event: two per node
             frames = self._progress.get(event.prompt_id)
             if frames is None:
-                frames = self._progress[event.prompt_id] = ProgressFrames(event.prompt_id)
-            frames.apply(event)
+                frames = self._progress[event.prompt_id] = _progress_frames(event.prompt_id)
+            frames.snapshot.apply(event)
             for conn in self._targets(event):
                 conn.send_progress(frames)
             return
         prompt_id = getattr(event, "prompt_id", None)
         if isinstance(event, ExecutionStart):
             self._active.add(event.prompt_id)
-            self._progress[event.prompt_id] = ProgressFrames(event.prompt_id)
+            self._progress[event.prompt_id] = _progress_frames(event.prompt_id)
         elif isinstance(event, Executing):
             if event.node is None:
                 self._active.discard(event.prompt_id)
@@ -197,20 +151,9 @@ class EventFanout:
             for conn in targets:
                 conn.send_preview(render)
             return
-        frame = self._frame(event)
+        frame = wire.event_frame(event)
         for conn in targets:
             conn.send(frame)
-
-    def _frame(self, event: Event) -> str | bytes:
-        if type(event) is Executing and event.node is not None:  # one per node: the hand-built frame
-            return wire.executing_frame(event.node, event.display_node, event.prompt_id)
-        if isinstance(event, ProgressText):
-            return wire.text_frame(event.node_id, event.text)
-        if isinstance(event, CustomMessage):
-            if isinstance(event.event, int) and isinstance(event.payload, bytes | bytearray):
-                return wire.binary_frame(event.event, bytes(event.payload))
-            return wire.json_frame(event.event, event.payload)
-        return wire.json_frame(event.name, event.data())
 
     def _targets(self, event: Event) -> Sequence[ClientConnection]:
         if not self.clients:
@@ -236,10 +179,14 @@ class EventFanout:
         return None
 
     def _send_log(self, entry: LogEntry) -> None:
-        frame = wire.json_frame("logs", {"entries": [entry], "size": None})
+        frame = wire.log_frame(entry)
         for sid in list(self.log_subscribers):
             conn = self.clients.get(sid)
             if conn is None:
                 self.log_subscribers.discard(sid)
                 continue
             conn.send(frame)
+
+
+def _progress_frames(prompt_id: str) -> wire.ProgressStateFrames:
+    return wire.ProgressStateFrames(ProgressSnapshot(prompt_id))

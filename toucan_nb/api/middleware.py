@@ -18,8 +18,10 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from tornado.concurrent import Future
 from tornado.web import HTTPError, RequestHandler
 
 log = logging.getLogger(__name__)
@@ -135,7 +137,15 @@ def check_request(handler: RequestHandler, secret: str | None, cors_origin: str 
         raise HTTPError(403, "cross-origin request refused")
 
 
-class GuardMixin:
+if TYPE_CHECKING:
+    # The mixin's methods run on a RequestHandler: type them as one, without making it a base
+    # class at run time (the concrete handler puts its own RequestHandler subclass after it).
+    _HandlerBase = RequestHandler
+else:
+    _HandlerBase = object
+
+
+class GuardMixin(_HandlerBase):
     """Secret + CORS/origin checks, OPTIONS answers and Cache-Control for a RequestHandler.
 
     The host class supplies `secret` and `cors_origin` (usually from `ApiContext.settings`).
@@ -148,21 +158,21 @@ class GuardMixin:
         # Called again by clear() on errors, so CORS headers survive send_error (§3.2).
         if self.cors_origin is not None:
             for name, value in cors_headers(self.cors_origin).items():
-                self.set_header(name, value)  # type: ignore[attr-defined]
+                self.set_header(name, value)
 
     def guard(self) -> None:
-        check_request(self, self.secret, self.cors_origin)  # type: ignore[arg-type]
+        check_request(self, self.secret, self.cors_origin)
 
     def options(self, *args: str, **kwargs: str) -> None:
         # Both modes answer OPTIONS 200 with an empty body once the guard passed (§3.2, §3.3).
-        self.set_status(200)  # type: ignore[attr-defined]
-        self.clear_header("Content-Type")  # type: ignore[attr-defined]
-        self.finish()  # type: ignore[attr-defined]
+        self.set_status(200)
+        self.clear_header("Content-Type")
+        self.finish()
 
-    def flush(self, include_footers: bool = False):  # type: ignore[no-untyped-def]
+    def flush(self, include_footers: bool = False) -> Future[None]:
         # The last moment before the headers go out: add Cache-Control unless the handler set one.
-        if not self._headers_written and "Cache-Control" not in self._headers:  # type: ignore[attr-defined]
-            value = cache_control_for(self.request.path, self.get_status())  # type: ignore[attr-defined]
+        if not self._headers_written and "Cache-Control" not in self._headers:
+            value = cache_control_for(self.request.path, self.get_status())
             if value is not None:
-                self.set_header("Cache-Control", value)  # type: ignore[attr-defined]
-        return super().flush(include_footers)  # type: ignore[misc]
+                self.set_header("Cache-Control", value)
+        return super().flush(include_footers)

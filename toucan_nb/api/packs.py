@@ -16,23 +16,25 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
+from toucan_nb.runtime.interface import RuntimeInterface
+
 log = logging.getLogger(__name__)
 
 EXAMPLE_WORKFLOW_FOLDERS = ("example_workflows", "example", "examples", "workflow", "workflows")
 LOCALE_FILES = {"commands.json": "commands", "settings.json": "settings", "nodeDefs.json": "nodeDefs"}
 
 
-def custom_node_roots(runtime: Any) -> list[str]:
+def custom_node_roots(runtime: RuntimeInterface) -> list[str]:
     """The `custom_nodes` folders (none when custom nodes are disabled)."""
-    if getattr(runtime.config, "disable_all_custom_nodes", False):
+    if runtime.config.disable_all_custom_nodes:
         return []
-    roots = [*runtime.folders.get_folder_paths("custom_nodes"), *getattr(runtime.config, "custom_node_dirs", [])]
+    roots = [*runtime.folders.get_folder_paths("custom_nodes"), *runtime.config.custom_node_dirs]
     return list(dict.fromkeys(os.path.abspath(r) for r in roots))
 
 
-def loaded_packs(runtime: Any) -> list[tuple[str, str]]:
+def loaded_packs(runtime: RuntimeInterface) -> list[tuple[str, str]]:
     """(pack name, pack directory) of every loaded directory pack."""
-    report = getattr(runtime, "load_report", None)
+    report = runtime.load_report
     if report is None:
         return []
     return [(r.name, r.path) for r in report.loaded if os.path.isdir(r.path)]

@@ -27,7 +27,7 @@ def package_version(name: str) -> str | None:
 
 def system_stats(argv: list[str] | tuple[str, ...]) -> dict[str, Any]:
     """GET /system_stats: one `devices` entry, the torch device (protocol.md §4)."""
-    import psutil  # type: ignore[import-untyped]
+    import psutil
     import torch
 
     from toucan_nb.runtime.device import device_stats

@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import Executor
+from typing import Literal
 
 from tornado.web import RequestHandler
 
@@ -102,7 +103,7 @@ def _compress(path: str) -> bytes:
         return gzip.compress(f.read(), compresslevel=6, mtime=0)
 
 
-def _parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | None | Literal[False]:
     """(start, end_exclusive) for one `bytes=a-b` range; None if absent; False if unsatisfiable."""
     if not header:
         return None
@@ -174,7 +175,7 @@ async def send_file(
         handler.clear_header("Content-Type")
         handler.finish()
         return
-    start, end = (0, size) if rng is None else rng  # type: ignore[misc]
+    start, end = (0, size) if rng is None else rng
     if rng is not None:
         handler.set_status(206)
         handler.set_header("Content-Range", f"bytes {start}-{end - 1}/{size}")

@@ -7,7 +7,13 @@ separators like ComfyUI's. Binary frames start with a big-endian uint32 event ty
     3 TEXT                          uint32 len(node_id) + node_id + UTF-8 text
     4 PREVIEW_IMAGE_WITH_METADATA   uint32 len(metadata JSON) + metadata JSON + image bytes
 
-Type 2 never goes on the wire. Pure functions; any thread.
+Type 2 never goes on the wire. `event_frame` picks the encoding of any event but a preview (whose
+image is encoded off the IO loop, clients.PreviewRender). The two commonest frames have fast
+paths that are byte-identical to the plain encoding: `executing_frame`, and `ProgressStateFrames`,
+a prompt's `progress_state` frame kept as per-node fragments. `websocket_frame` is the RFC 6455
+framing the /ws handler writes these with.
+
+Pure functions, any thread; a `ProgressStateFrames` belongs to the thread that folds its snapshot.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from __future__ import annotations
 import json
 import struct
 from typing import Any
+
+from toucan_nb.runtime.events import CustomMessage, Event, Executing, NodeProgress, ProgressText
+from toucan_nb.runtime.progress import ProgressSnapshot
 
 PREVIEW_IMAGE = 1
 # 2 (UNENCODED_PREVIEW_IMAGE) is internal to ComfyUI and never sent.
@@ -52,7 +61,7 @@ def executing_frame(node: str, display_node: str | None, prompt_id: str) -> str:
             + _value(display_node) + ', "prompt_id": ' + _value(prompt_id) + "}}")
 
 
-def progress_node_entry(entry: Any) -> str:
+def progress_node_entry(entry: NodeProgress) -> str:
     """`"<node_id>": {...}` for a `NodeProgress` in a `progress_state` frame's `nodes`, byte-identical
     to `json.dumps(node_id) + ": " + json.dumps(entry.to_wire())` (the other commonest frame is a join
     of these; unrolled, as a generic loop over to_wire() costs more than json.dumps)."""
@@ -73,6 +82,63 @@ def _number(value: Any) -> str:
     if kind is float and value - value == 0.0:  # finite: NaN and infinities go through json.dumps
         return float.__repr__(value)
     return json.dumps(value)
+
+
+class ProgressStateFrames:
+    """The `progress_state` frame of one prompt's `ProgressSnapshot`, kept as per-node fragments.
+
+    A node's fragment is encoded when a frame is rendered, not when its state changes, and kept
+    while its entry is unchanged: a large prompt's snapshots are rendered once per burst
+    (clients.py), most nodes start and finish within one, and a frame then costs a string join
+    rather than a re-encode of every node.
+    """
+
+    __slots__ = ("snapshot", "prompt_id", "_prefix", "_fragments", "_frame", "_version")
+
+    def __init__(self, snapshot: ProgressSnapshot) -> None:
+        self.snapshot = snapshot
+        self.prompt_id = snapshot.prompt_id
+        self._prefix = '{"type": "progress_state", "data": {"prompt_id": ' + _value(self.prompt_id) + ', "nodes": {'
+        self._fragments: dict[str, tuple[NodeProgress, str]] = {}  # node id -> (entry, its fragment)
+        self._frame: str | None = None  # the joined frame of snapshot version `_version`
+        self._version = -1
+
+    def __len__(self) -> int:
+        return len(self.snapshot)
+
+    def frame(self) -> str:
+        """The JSON frame, byte-identical to `json_frame("progress_state", snapshot.data())`."""
+        snapshot = self.snapshot
+        if self._frame is None or self._version != snapshot.version:
+            fragments = self._fragments
+            parts = []
+            for entry in snapshot.listed():
+                known = fragments.get(entry.node_id)
+                if known is None or known[0] is not entry:
+                    known = fragments[entry.node_id] = (entry, progress_node_entry(entry))
+                parts.append(known[1])
+            self._frame = self._prefix + ", ".join(parts) + "}}}"
+            self._version = snapshot.version
+        return self._frame
+
+
+def event_frame(event: Event) -> str | bytes:
+    """The frame of any event but `PreviewImage` (clients.PreviewRender) and `ProgressState`
+    (`ProgressStateFrames`): text for JSON, bytes for binary frames."""
+    if type(event) is Executing and event.node is not None:  # one per node: the hand-built frame
+        return executing_frame(event.node, event.display_node, event.prompt_id)
+    if isinstance(event, ProgressText):
+        return text_frame(event.node_id, event.text)
+    if isinstance(event, CustomMessage):
+        if isinstance(event.event, int) and isinstance(event.payload, bytes | bytearray):
+            return binary_frame(event.event, bytes(event.payload))
+        return json_frame(event.event, event.payload)
+    return json_frame(event.name, event.data())
+
+
+def log_frame(entry: Any) -> str:
+    """`logs`: one new log entry, for the clients that subscribed to logs (protocol.md §14)."""
+    return json_frame("logs", {"entries": [entry], "size": None})
 
 
 def status_data(queue_remaining: int, sid: str | None = None) -> dict[str, Any]:
@@ -105,3 +171,17 @@ def text_frame(node_id: str, text: str) -> bytes:
     nid = node_id.encode("utf-8")
     return struct.pack(">II", TEXT, len(nid)) + nid + text.encode("utf-8")
 
+
+def websocket_frame(message: str | bytes) -> tuple[bytes, bytes]:
+    """An unmasked, unfragmented server frame (RFC 6455 §5.2) for a text (str) or binary (bytes)
+    message: its header and its payload."""
+    if isinstance(message, str):
+        opcode, payload = 0x81, message.encode("utf-8")  # FIN + text
+    else:
+        opcode, payload = 0x82, message  # FIN + binary
+    size = len(payload)
+    if size < 126:
+        return struct.pack("!BB", opcode, size), payload
+    if size < 1 << 16:
+        return struct.pack("!BBH", opcode, 126, size), payload
+    return struct.pack("!BBQ", opcode, 127, size), payload

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import json
 import logging
-import struct
 import uuid
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from toucan_nb.api import wire
 from toucan_nb.api.clients import ClientConnection
-from toucan_nb.api.errors import error_response
+from toucan_nb.api.errors import ErrorResponseMixin
 from toucan_nb.api.middleware import check_request
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class WebSocketApiHandler(WebSocketHandler):
+class WebSocketApiHandler(ErrorResponseMixin, WebSocketHandler):
     """GET /ws and /api/ws."""
 
     def initialize(self, ctx: ApiContext) -> None:
@@ -53,7 +52,7 @@ class WebSocketApiHandler(WebSocketHandler):
             raise WebSocketClosedError()
         parts: list[bytes] = []
         for frame in frames:
-            parts.extend(_frame(frame))
+            parts.extend(wire.websocket_frame(frame))
         return protocol.stream.write(b"".join(parts))
 
     def check_origin(self, origin: str) -> bool:
@@ -63,14 +62,6 @@ class WebSocketApiHandler(WebSocketHandler):
     def prepare(self) -> Awaitable[None] | None:
         check_request(self, self.ctx.settings.secret, self.ctx.settings.cors_origin)
         return self.ctx.ready()
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        resp = error_response(exc, status_code)
-        self.set_status(resp.status)
-        if resp.content_type:
-            self.set_header("Content-Type", resp.content_type)
-        self.finish(resp.body)
 
     def open(self, *args: str, **kwargs: str) -> None:
         sid = self.get_query_argument("clientId", "") or uuid.uuid4().hex
@@ -104,16 +95,3 @@ class WebSocketApiHandler(WebSocketHandler):
         if self.ctx.clients.unregister(conn):
             self.ctx.fanout.log_subscribers.discard(conn.sid)
 
-
-def _frame(message: str | bytes) -> tuple[bytes, bytes]:
-    """An unmasked, unfragmented server frame (RFC 6455 §5.2): header, payload."""
-    if isinstance(message, str):
-        opcode, payload = 0x81, message.encode("utf-8")  # FIN + text
-    else:
-        opcode, payload = 0x82, message  # FIN + binary
-    size = len(payload)
-    if size < 126:
-        return struct.pack("!BB", opcode, size), payload
-    if size < 1 << 16:
-        return struct.pack("!BBH", opcode, 126, size), payload
-    return struct.pack("!BBQ", opcode, 127, size), payload

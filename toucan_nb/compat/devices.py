@@ -15,11 +15,11 @@ from typing import Any
 
 from toucan_nb.compat import progress, state
 from toucan_nb.runtime import device as _device
-from toucan_nb.runtime.errors import ExecutionInterrupted
+from toucan_nb.runtime.errors import ExecutionInterruptedError
 
 log = logging.getLogger(__name__)
 
-InterruptProcessingException = ExecutionInterrupted
+InterruptProcessingException = ExecutionInterruptedError
 
 
 class VRAMState(Enum):

@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from toucan_nb.runtime.context import ExecutionContext, RunHooks, get_executing_context, last_context
-from toucan_nb.runtime.errors import ExecutionInterrupted
+from toucan_nb.runtime.errors import ExecutionInterruptedError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def progress_bar_hook(value: float, total: float, preview: Any = None, node_id: 
     """The default `comfy.utils.PROGRESS_BAR_HOOK` (execution.md §5.1, the server hook).
 
     Node: the explicit `node_id`, else the context's node. Checks for an interrupt first (raising
-    `ExecutionInterrupted`), then reports progress, the legacy `progress` event and any preview.
+    `ExecutionInterruptedError`), then reports progress, the legacy `progress` event and any preview.
     Without a running prompt it does nothing.
     """
     ctx = current_context()
@@ -102,7 +102,7 @@ def preview_size() -> int:
 
 
 def throw_if_interrupted() -> None:
-    """Raise `ExecutionInterrupted` if the running prompt was interrupted (one-shot, §3.11)."""
+    """Raise `ExecutionInterruptedError` if the running prompt was interrupted (one-shot, §3.11)."""
     ctx = current_context()
     if ctx is None or ctx.hooks is None:
         return
@@ -110,7 +110,7 @@ def throw_if_interrupted() -> None:
         probed = ctx.prompt_id in _probed_interrupts
         _probed_interrupts.discard(ctx.prompt_id)
     if probed:
-        raise ExecutionInterrupted("Processing interrupted")
+        raise ExecutionInterruptedError("Processing interrupted")
     ctx.hooks.check_interrupt()
 
 
@@ -132,7 +132,7 @@ def processing_interrupted() -> bool:
         return bool(peek())
     try:
         ctx.hooks.check_interrupt()
-    except ExecutionInterrupted:
+    except ExecutionInterruptedError:
         _rearm(ctx.prompt_id)
         return True
     return False

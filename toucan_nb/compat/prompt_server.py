@@ -18,6 +18,7 @@ from typing import Any
 from toucan_nb.compat import state
 from toucan_nb.compat.progress import current_context
 from toucan_nb.runtime import events as ev
+from toucan_nb.runtime.preview import EncodedPreview
 
 log = logging.getLogger(__name__)
 
@@ -160,19 +161,19 @@ class PromptServer:
             return ev.ProgressText(node_id=node_id, text=text, prompt_id=prompt_id, client_id=sid)
         if event == BinaryEventTypes.UNENCODED_PREVIEW_IMAGE:
             fmt, image, max_size = data
-            return self._preview(ev.EncodedPreview(fmt, image, max_size), {}, sid)
+            return self._preview(EncodedPreview(fmt, image, max_size), {}, sid)
         if event == BinaryEventTypes.PREVIEW_IMAGE:
             raw = bytes(data)
             (image_type,) = struct.unpack(">I", raw[:4])
-            return self._preview(ev.EncodedPreview.from_bytes(_IMAGE_TYPES.get(image_type, "JPEG"), raw[4:]),
+            return self._preview(EncodedPreview.from_bytes(_IMAGE_TYPES.get(image_type, "JPEG"), raw[4:]),
                                  {}, sid)
         if event == BinaryEventTypes.PREVIEW_IMAGE_WITH_METADATA:
             (fmt, image, max_size), metadata = data
-            return self._preview(ev.EncodedPreview(fmt, image, max_size), dict(metadata or {}), sid)
+            return self._preview(EncodedPreview(fmt, image, max_size), dict(metadata or {}), sid)
         log.warning("send_sync: binary event type %r is not supported; dropped", event)
         return None
 
-    def _preview(self, image: ev.EncodedPreview, metadata: dict[str, Any], sid: str | None) -> ev.PreviewImage:
+    def _preview(self, image: EncodedPreview, metadata: dict[str, Any], sid: str | None) -> ev.PreviewImage:
         node_id = str(metadata.get("node_id") or self.last_node_id or "")
         return ev.PreviewImage(
             image=image,

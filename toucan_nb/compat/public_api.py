@@ -7,7 +7,7 @@ and later calls share one object, as ComfyUI's `ProxiedSingleton` does.
 `ComfyAPISync.execution.set_progress` does its work on the calling thread: it never touches an
 event loop, so a sync node running on the executor's loop thread may call it (ComfyUI instead
 runs a private loop in a worker thread with copied contextvars; the effect is the same).
-The V3 schema API (`comfy_api.latest.io` / `ui`) is not provided.
+The V3 node API (`comfy_api.latest.io` / `ui`) lives in `toucan_nb.compat.v3`.
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ class ComfyAPISyncAdapter_v0_0_1(ComfyAPISync_latest):  # noqa: N801
 
 
 class ComfyExtension(ABC):
-    """A V3 extension (what `comfy_entrypoint()` returns). Declared for imports; V3 loading is not
-    supported yet, so the loader reports such packs as failed."""
+    """A V3 extension: what a pack's `comfy_entrypoint()` returns; the loader registers the node
+    classes `get_node_list()` lists (execution.md §1.10)."""
 
     async def on_load(self) -> None:  # noqa: B027 (optional hook, empty on purpose)
         """Never called by ComfyUI either (execution.md §1.10)."""

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import toucan_nb
 
@@ -105,14 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep queue and history in memory only, as ComfyUI does (or TOUCAN_NB_NO_PERSIST=1)")
     ignored = p.add_argument_group("accepted for ComfyUI compatibility, without effect")
     for flag, kind in IGNORED_FLAGS:
-        kwargs: dict[str, object] = {"default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
+        kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
         if kind == "flag":
             kwargs["action"] = "store_true"
         elif kind == "optional":
             kwargs["nargs"] = "?"
         elif kind == "list":
             kwargs["nargs"] = "*"
-        ignored.add_argument(flag, **kwargs)  # type: ignore[arg-type]
+        ignored.add_argument(flag, **kwargs)
     return p
 
 

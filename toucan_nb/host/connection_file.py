@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 # The route set defines the header; the extension, which reads discovery files, takes it from here.
-from toucan_nb.api.middleware import SECRET_HEADER  # noqa: F401
+from toucan_nb.api.middleware import SECRET_HEADER as SECRET_HEADER
 
 SCHEMA_VERSION = 1
 FILE_PREFIX = "toucan-kernel-"

@@ -7,6 +7,7 @@ the current loop (`toucan_nb.api.app.make_app` does) binds to this one. `on_stop
 the loop at shutdown, before open connections are closed. Every request must carry the per-kernel secret in the `X-Toucan-Secret` header
 (`connection_file.SECRET_HEADER`); the check sits in front of the whole application, WebSocket
 upgrades included, so no route can forget it. Requests without it get an empty 403.
+`serve_route_set(runtime)` is the kernel's use of it: the route set on a fresh secret.
 
 Threads: `start` and `stop` are called from the kernel's shell thread; `call_soon` from any thread
 (it is `IOLoop.add_callback`, the only thread-safe IOLoop method); everything else runs on the loop
@@ -18,9 +19,10 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import secrets
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tornado import httputil
 from tornado.httpserver import HTTPServer
@@ -30,6 +32,9 @@ from tornado.netutil import bind_sockets
 from toucan_nb.host.connection_file import SECRET_HEADER
 
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    from toucan_nb.runtime.runtime import Runtime
 
 AppFactory = Callable[[], httputil.HTTPServerConnectionDelegate]
 
@@ -163,6 +168,31 @@ class LoopbackServer:
                 await asyncio.wait_for(server.close_all_connections(), timeout=5)
             except asyncio.TimeoutError:
                 log.warning("toucan loopback: connections still open at shutdown")
+
+
+def serve_route_set(runtime: Runtime) -> LoopbackServer:
+    """The kernel's endpoint: `runtime`'s route set on a fresh random secret, started.
+
+    No frontend: the server extension serves it itself. Raises LoopbackError. Shell thread.
+    """
+    from toucan_nb.api.app import ApiSettings, close_app, make_app, server_options
+
+    secret = secrets.token_urlsafe(32)
+    settings = ApiSettings(
+        secret=secret,
+        frontend_root=None,
+        max_upload_size_mb=runtime.config.max_upload_size_mb,
+        multi_user=runtime.config.multi_user,
+    )
+    server = LoopbackServer(
+        lambda: make_app(runtime, settings),
+        secret=secret,
+        server_options=server_options(settings),
+        on_stop=close_app,
+        thread_name="toucan-loopback",
+    )
+    server.start()
+    return server
 
 
 class SecretGuard(httputil.HTTPServerConnectionDelegate):

@@ -1,7 +1,8 @@
 """The standalone server: the route set and a runtime in one process (`toucan-nb serve`).
 
 Order of start-up, so connections are accepted within a second or two: parse flags, bind the
-sockets, serve; the runtime (node loading imports torch) starts on a helper thread meanwhile,
+sockets, serve; the runtime is assembled and started (`host.assembly.start_runtime`: node loading
+imports torch) on a helper thread meanwhile,
 and requests that arrive before it is ready wait for it (`make_app(startup=...)`). SIGINT/SIGTERM
 stop the server and the runtime. Main thread: `run`; the IO loop runs on it.
 """
@@ -16,8 +17,12 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toucan_nb.runtime.runtime import Runtime
 
 log = logging.getLogger("toucan_nb.serve")
 
@@ -138,7 +143,7 @@ def _abs(path: str | None) -> str | None:
     return None if path is None else os.path.abspath(path)
 
 
-def make_runtime(options: ServeOptions) -> Any:
+def make_runtime(options: ServeOptions) -> Runtime:
     """The (not yet started) runtime, with extra model paths applied."""
     from toucan_nb.runtime.loader import apply_extra_model_paths
     from toucan_nb.runtime.runtime import Runtime
@@ -172,11 +177,12 @@ def _bind(addresses: list[str], port: int) -> list[Any]:
     return sockets
 
 
-async def serve(options: ServeOptions, runtime: Any) -> int:
+async def serve(options: ServeOptions, runtime: Runtime) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit status."""
     from tornado.httpserver import HTTPServer
 
     from toucan_nb.api.app import ApiSettings, close_app, make_app, server_options
+    from toucan_nb.host.assembly import start_runtime
 
     settings = ApiSettings(cors_origin=options.cors_origin, frontend_root=options.frontend_root,
                            max_upload_size_mb=options.max_upload_size_mb, multi_user=options.multi_user,
@@ -199,14 +205,14 @@ async def serve(options: ServeOptions, runtime: Any) -> int:
         except (NotImplementedError, RuntimeError):
             pass
 
-    def start_runtime() -> None:
+    def start() -> None:
         try:
-            startup.set_result(runtime.start())
+            startup.set_result(start_runtime(runtime))
         except BaseException as exc:  # reported below; the server then exits
             startup.set_exception(exc)
         loop.call_soon_threadsafe(lambda: None)
 
-    threading.Thread(target=start_runtime, name="toucan-startup", daemon=True).start()
+    threading.Thread(target=start, name="toucan-startup", daemon=True).start()
     status = 0
     try:
         await asyncio.wrap_future(startup)
@@ -223,7 +229,7 @@ async def serve(options: ServeOptions, runtime: Any) -> int:
     return status
 
 
-def _run_loop(main: Any) -> int:
+def _run_loop(main: Coroutine[Any, Any, int]) -> int:
     """Run the server coroutine on uvloop where it is installed (Linux, macOS), else asyncio's loop.
 
     Its libuv core wakes up faster: sequential GETs went from ~940 to ~1,650 a second on the

@@ -5,7 +5,7 @@ prompt to the capture store, subscribes the progress widget (before submitting, 
 missed), then calls `Runtime.submit` with the session's notebook client id unless the cell names
 one (`session.NOTEBOOK_CLIENT_ID`: cached output nodes then still report their images). The runtime's future resolves on the executor thread; the
 handle turns the history entry and the captured values into a `RunResult`, or into the error the
-prompt ended with (`NodeExecutionError`, `ExecutionInterrupted`).
+prompt ended with (`NodeExecutionError`, `ExecutionInterruptedError`).
 
 Threads: handles are made and waited on in the shell thread; their completion callback runs on
 the executor thread and only sets a `concurrent.futures.Future` (sync cells use `wait()`, async
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from toucan_nb.notebook.capture import CAPTURE_CLASS_TYPE, CaptureStore, install_capture
-from toucan_nb.notebook.graph import NodeCall, Output, Workflow
-from toucan_nb.runtime.errors import ExecutionInterrupted, NodeExecutionError
+from toucan_nb.notebook.graph import Output, Workflow, WorkflowNode
+from toucan_nb.runtime.errors import ExecutionInterruptedError, NodeExecutionError
 
 if TYPE_CHECKING:
     from toucan_nb.notebook.widget import ProgressWidget
@@ -39,7 +39,7 @@ class Plan:
     partial_targets: list[str] | None  # None: every output node of the prompt runs
 
 
-def plan_prompt(workflow: Workflow, targets: Sequence[Output | NodeCall], prompt_id: str) -> Plan:
+def plan_prompt(workflow: Workflow, targets: Sequence[Output | WorkflowNode], prompt_id: str) -> Plan:
     """The API prompt for `workflow` plus a capture node per wanted output (see `Workflow.run`)."""
     prompt = workflow.to_api()
     wanted: list[Output] = []
@@ -48,7 +48,7 @@ def plan_prompt(workflow: Workflow, targets: Sequence[Output | NodeCall], prompt
         if isinstance(target, Output):
             _check_member(workflow, target.node)
             wanted.append(target)
-        elif isinstance(target, NodeCall):
+        elif isinstance(target, WorkflowNode):
             _check_member(workflow, target)
             spec = target.spec
             if spec is None or spec.is_output_node:
@@ -77,7 +77,7 @@ def plan_prompt(workflow: Workflow, targets: Sequence[Output | NodeCall], prompt
     return Plan(prompt, captures, partial)
 
 
-def _check_member(workflow: Workflow, node: NodeCall) -> None:
+def _check_member(workflow: Workflow, node: WorkflowNode) -> None:
     if node not in workflow:
         raise ValueError(f"node {node.id} ({node.class_type}) is not part of this workflow")
 
@@ -88,7 +88,7 @@ def _leaf_outputs(workflow: Workflow) -> list[Output]:
         for value in node.inputs.values():
             if isinstance(value, Output):
                 linked.add(value.node.id)
-            elif isinstance(value, NodeCall):
+            elif isinstance(value, WorkflowNode):
                 linked.add(value.id)
     leaves: list[Output] = []
     for node in workflow:
@@ -115,23 +115,23 @@ class RunResult:
         """Every captured output's value."""
         return dict(self._values)
 
-    def __getitem__(self, target: Output | NodeCall) -> Any:
+    def __getitem__(self, target: Output | WorkflowNode) -> Any:
         """An output's value; a node's values (one output: the value, several: a tuple); an output node's ui."""
         if isinstance(target, Output):
             if target not in self._values:
                 raise KeyError(f"{target!r} produced no value in prompt {self.prompt_id} "
                                "(it was not a run target, or its branch was blocked)")
             return self._values[target]
-        if isinstance(target, NodeCall):
+        if isinstance(target, WorkflowNode):
             if target.spec is not None and target.spec.outputs:
                 values = tuple(self[o] for o in target.outputs)
                 return values[0] if len(values) == 1 else values
             return self.outputs.get(target.id, {})
-        raise TypeError(f"index a RunResult with an Output or a NodeCall, not {type(target).__name__}")
+        raise TypeError(f"index a RunResult with an Output or a WorkflowNode, not {type(target).__name__}")
 
-    def ui(self, node: NodeCall | str) -> dict[str, Any]:
+    def ui(self, node: WorkflowNode | str) -> dict[str, Any]:
         """The ui output (history `outputs` entry) of a node, `{}` when it had none."""
-        return self.outputs.get(node.id if isinstance(node, NodeCall) else str(node), {})
+        return self.outputs.get(node.id if isinstance(node, WorkflowNode) else str(node), {})
 
     def image_paths(self) -> list[str]:
         """Files of the images the prompt's output nodes reported (SaveImage, PreviewImage ...)."""
@@ -170,7 +170,7 @@ def error_from_entry(entry: Any) -> Exception | None:
         return None
     for name, data in reversed(entry.messages):
         if name == "execution_interrupted":
-            return ExecutionInterrupted(f"prompt {entry.prompt_id} was interrupted"
+            return ExecutionInterruptedError(f"prompt {entry.prompt_id} was interrupted"
                                         + (f" at node {data.get('node_id')}" if data.get("node_id") else ""))
         if name == "execution_error":
             exc = NodeExecutionError(
@@ -233,7 +233,7 @@ class PromptHandle:
             exc = fut.exception()
             if exc is None:
                 return "success"
-            return "interrupted" if isinstance(exc, ExecutionInterrupted) else "error"
+            return "interrupted" if isinstance(exc, ExecutionInterruptedError) else "error"
         return "running" if self.runtime.running_prompt_id == self.prompt_id else "pending"
 
     def done(self) -> bool:
@@ -242,7 +242,7 @@ class PromptHandle:
     def wait(self, timeout: float | None = None) -> RunResult:
         """Block until the prompt ends and return its `RunResult`.
 
-        Raises `NodeExecutionError`, `ExecutionInterrupted`, `concurrent.futures.CancelledError`,
+        Raises `NodeExecutionError`, `ExecutionInterruptedError`, `concurrent.futures.CancelledError`,
         `TimeoutError` (the prompt keeps running). A KeyboardInterrupt (the kernel's stop button)
         cancels the prompt, then propagates.
         """
@@ -290,7 +290,7 @@ def _in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def queue_workflow(workflow: Workflow, targets: Iterable[Output | NodeCall], *, runtime: Runtime | None = None,
+def queue_workflow(workflow: Workflow, targets: Iterable[Output | WorkflowNode], *, runtime: Runtime | None = None,
                    progress: bool | None = None, display_images: bool | None = None,
                    extra_data: dict[str, Any] | None = None, client_id: str | None = None, front: bool = False,
                    _blocking: bool = False) -> PromptHandle:
@@ -339,7 +339,7 @@ def _display(widget: Any) -> None:
     display(widget)
 
 
-def run_workflow(workflow: Workflow, targets: Iterable[Output | NodeCall], *, timeout: float | None = None,
+def run_workflow(workflow: Workflow, targets: Iterable[Output | WorkflowNode], *, timeout: float | None = None,
                  **options: Any) -> RunResult:
     """Queue `workflow` and wait for it; see `Workflow.run`."""
     handle = queue_workflow(workflow, targets, _blocking=True, **options)

@@ -1,7 +1,7 @@
-"""Workflows built in cells: `Workflow`, the nodes in it (`NodeCall`) and their outputs (`Output`).
+"""Workflows built in cells: `Workflow`, the nodes in it (`WorkflowNode`) and their outputs (`Output`).
 
-A node function (`node_function.py`) adds one `NodeCall` to a workflow and returns its `Output`
-(one output) or the `NodeCall` itself (several outputs, or none: index it by position or by
+A node function (`node_function.py`) adds one `WorkflowNode` to a workflow and returns its `Output`
+(one output) or the `WorkflowNode` itself (several outputs, or none: index it by position or by
 RETURN_NAMES, or unpack it). Passing an `Output` as another node's input makes a link; lists of
 constants are wrapped as `{"__value__": [...]}` in the API prompt (protocol.md §6).
 
@@ -26,7 +26,7 @@ from toucan_nb.runtime.graph_utils import is_link
 if TYPE_CHECKING:
     from toucan_nb.notebook.execution import PromptHandle, RunResult
 
-__all__ = ["Output", "NodeCall", "RawLink", "Workflow", "active_workflow"]
+__all__ = ["Output", "RawLink", "Workflow", "WorkflowNode", "active_workflow"]
 
 _active: contextvars.ContextVar[Workflow | None] = contextvars.ContextVar("toucan_active_workflow", default=None)
 
@@ -42,7 +42,7 @@ class Output:
 
     __slots__ = ("node", "index")
 
-    def __init__(self, node: NodeCall, index: int) -> None:
+    def __init__(self, node: WorkflowNode, index: int) -> None:
         self.node = node
         self.index = index
 
@@ -69,7 +69,7 @@ class Output:
         """Run the workflow as far as this output and return its value (a tensor, a number ...).
 
         Options are those of `Workflow.run`. Raises `PromptValidationError`, `NodeExecutionError`,
-        `ExecutionInterrupted`, `TimeoutError`.
+        `ExecutionInterruptedError`, `TimeoutError`.
         """
         return self.workflow.run(self, **options)[self]
 
@@ -91,7 +91,7 @@ class Output:
 class RawLink:
     """A link kept exactly as an API prompt gave it, to a node this workflow does not hold.
 
-    Inside a workflow only `Output`, `NodeCall` and `RawLink` are links: every list a cell passes is
+    Inside a workflow only `Output`, `WorkflowNode` and `RawLink` are links: every list a cell passes is
     a constant (wrapped as `{"__value__": [...]}` on the way out).
     """
 
@@ -114,7 +114,7 @@ class RawLink:
         return f"RawLink({self.node_id!r}, {self.index!r})"
 
 
-class NodeCall:
+class WorkflowNode:
     """A node in a `Workflow`: its id, class_type and inputs (constants, `Output`s or `RawLink`s)."""
 
     __slots__ = ("id", "class_type", "inputs", "spec", "workflow", "extra")
@@ -156,7 +156,7 @@ class NodeCall:
         return iter(self.outputs)
 
     def set_input(self, name: str, value: Any) -> None:
-        """Set an input (a constant, an `Output`, a `NodeCall` with one output); `None` removes it."""
+        """Set an input (a constant, an `Output`, a `WorkflowNode` with one output); `None` removes it."""
         if value is None:
             self.inputs.pop(name, None)
             return
@@ -178,7 +178,7 @@ class NodeCall:
 
     def __repr__(self) -> str:
         outs = "" if self.spec is None else f" -> {[o.name for o in self.spec.outputs]}"
-        return f"<NodeCall {self.id}: {self.class_type}{outs}>"
+        return f"<WorkflowNode {self.id}: {self.class_type}{outs}>"
 
 
 class Workflow:
@@ -193,15 +193,15 @@ class Workflow:
     """
 
     def __init__(self) -> None:
-        self._nodes: dict[str, NodeCall] = {}
+        self._nodes: dict[str, WorkflowNode] = {}
         self._next_id = 1
         self._forward: Workflow | None = None  # set when merged into another workflow
         self._tokens: list[contextvars.Token[Workflow | None]] = []
 
     # -- building ------------------------------------------------------------------------------
     def add(self, class_type: str, inputs: Mapping[str, Any] | None = None, *, node_id: str | None = None,
-            spec: NodeSpec | None = None, title: str | None = None) -> NodeCall:
-        """Add a node; inputs may hold constants, `Output`s, one-output `NodeCall`s or raw links.
+            spec: NodeSpec | None = None, title: str | None = None) -> WorkflowNode:
+        """Add a node; inputs may hold constants, `Output`s, one-output `WorkflowNode`s or raw links.
 
         No input is checked against the class here: the runtime validates the prompt (protocol.md §6).
         Raises ValueError when `node_id` is taken.
@@ -216,14 +216,14 @@ class Workflow:
         else:
             wf._note_id(str(node_id))
         extra: dict[str, Any] = {"_meta": {"title": title or (spec.display_name if spec else class_type)}}
-        node = NodeCall(wf, str(node_id), class_type, values, spec=spec, extra=extra)
+        node = WorkflowNode(wf, str(node_id), class_type, values, spec=spec, extra=extra)
         wf._nodes[node.id] = node
         return node
 
-    def remove(self, node: NodeCall | str) -> None:
+    def remove(self, node: WorkflowNode | str) -> None:
         """Remove a node (inputs that still link to it will fail validation)."""
         wf = self._resolve()
-        node_id = node.id if isinstance(node, NodeCall) else str(node)
+        node_id = node.id if isinstance(node, WorkflowNode) else str(node)
         wf._nodes.pop(node_id, None)
 
     def _allocate_id(self) -> str:
@@ -273,23 +273,23 @@ class Workflow:
 
     # -- reading -------------------------------------------------------------------------------
     @property
-    def nodes(self) -> dict[str, NodeCall]:
-        """node_id -> NodeCall, in insertion order (a copy)."""
+    def nodes(self) -> dict[str, WorkflowNode]:
+        """node_id -> WorkflowNode, in insertion order (a copy)."""
         return dict(self._resolve()._nodes)
 
-    def __getitem__(self, node_id: str) -> NodeCall:
+    def __getitem__(self, node_id: str) -> WorkflowNode:
         return self._resolve()._nodes[str(node_id)]
 
     def __contains__(self, node: object) -> bool:
         nodes = self._resolve()._nodes
-        if isinstance(node, NodeCall):
+        if isinstance(node, WorkflowNode):
             return nodes.get(node.id) is node
         return str(node) in nodes
 
     def __len__(self) -> int:
         return len(self._resolve()._nodes)
 
-    def __iter__(self) -> Iterator[NodeCall]:
+    def __iter__(self) -> Iterator[WorkflowNode]:
         return iter(list(self._resolve()._nodes.values()))
 
     def __repr__(self) -> str:
@@ -322,13 +322,13 @@ class Workflow:
     def to_json(self, **dumps_options: Any) -> str:
         return json.dumps(self.to_api(), **dumps_options)
 
-    def _encode(self, node: NodeCall, name: str, value: Any) -> Any:
+    def _encode(self, node: WorkflowNode, name: str, value: Any) -> Any:
         source = _source_node(value)
         if source is not None:
             if self._nodes.get(source.id) is not source:
                 raise ValueError(f"input {name!r} of node {node.id} links to node {source.id}, "
                                  "which is not in this workflow")
-            if isinstance(value, NodeCall):
+            if isinstance(value, WorkflowNode):
                 return _single_output(value).to_link()
             return value.to_link()
         if isinstance(value, RawLink):
@@ -354,7 +354,7 @@ class Workflow:
             if not isinstance(entry, Mapping) or "class_type" not in entry:
                 raise ValueError(f"node {node_id!r} has no class_type; is this an API-format prompt?")
             extra = {k: v for k, v in entry.items() if k not in ("class_type", "inputs")}
-            node = NodeCall(wf, str(node_id), str(entry["class_type"]), dict(entry.get("inputs") or {}),
+            node = WorkflowNode(wf, str(node_id), str(entry["class_type"]), dict(entry.get("inputs") or {}),
                             extra=_deepcopy_json(extra))
             wf._nodes[node.id] = node
             wf._note_id(node.id)
@@ -373,35 +373,35 @@ class Workflow:
         return wf
 
     # -- running (execution.py) ----------------------------------------------------------------
-    def run(self, *targets: Output | NodeCall, **options: Any) -> RunResult:
+    def run(self, *targets: Output | WorkflowNode, **options: Any) -> RunResult:
         """Run on the session's runtime (or `runtime=`), wait, and return a `RunResult`.
 
         `targets`: outputs to bring back as values, and/or nodes (an output node runs; a node with
         outputs has them all captured). With no targets every output node of the workflow runs.
         Options: `runtime`, `timeout`, `progress` (show a ProgressWidget; default: inside a kernel),
         `extra_data`, `client_id`, `display_images`. Raises `PromptValidationError`,
-        `NodeExecutionError`, `ExecutionInterrupted`, `TimeoutError`.
+        `NodeExecutionError`, `ExecutionInterruptedError`, `TimeoutError`.
         """
         from toucan_nb.notebook.execution import run_workflow
 
         return run_workflow(self._resolve(), targets, **options)
 
-    def queue(self, *targets: Output | NodeCall, **options: Any) -> PromptHandle:
+    def queue(self, *targets: Output | WorkflowNode, **options: Any) -> PromptHandle:
         """Validate and queue; returns a `PromptHandle` (status, wait, cancel) without waiting."""
         from toucan_nb.notebook.execution import queue_workflow
 
         return queue_workflow(self._resolve(), targets, **options)
 
 
-def _source_node(value: Any) -> NodeCall | None:
+def _source_node(value: Any) -> WorkflowNode | None:
     if isinstance(value, Output):
         return value.node
-    if isinstance(value, NodeCall):
+    if isinstance(value, WorkflowNode):
         return value
     return None
 
 
-def _single_output(node: NodeCall) -> Output:
+def _single_output(node: WorkflowNode) -> Output:
     if node.spec is not None and len(node.spec.outputs) != 1:
         names = [o.name for o in node.spec.outputs]
         raise TypeError(f"node {node.id} ({node.class_type}) has {len(names)} outputs {names}; "

@@ -5,8 +5,8 @@
 1. gets (creating and starting it on first use) the kernel's one runtime, `session.get_runtime()`,
    with its executor thread; this alone makes the notebook API work, with or without a Jupyter
    server (plain IPython, VS Code, nbval);
-2. serves the route set (`toucan_nb.api.app.make_app`, no frontend) on a private loopback port
-   from its own IO-loop thread (`toucan_nb.host.loopback`), guarded by a fresh random secret;
+2. serves the route set (no frontend) on a private loopback port from its own IO-loop thread,
+   guarded by a fresh random secret (`toucan_nb.host.loopback.serve_route_set`);
 3. when this process is a kernel with a ``kernel-<id>.json`` connection file, announces the
    endpoint in the Jupyter runtime directory (`toucan_nb.host.connection_file`), which is how the
    server extension finds it. The file is removed on `unload` and at interpreter exit.
@@ -23,14 +23,13 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from toucan_nb.host import connection_file
 from toucan_nb.host.connection_file import ConnectionInfo
-from toucan_nb.host.loopback import LoopbackError, LoopbackServer
+from toucan_nb.host.loopback import LoopbackError, LoopbackServer, serve_route_set
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +70,7 @@ def load(ipython: Any) -> None:
     loopback: LoopbackServer | None = None
     info: ConnectionInfo | None = None
     try:
-        loopback = _serve(runtime)
+        loopback = serve_route_set(runtime)
     except LoopbackError:
         log.warning("toucan_nb: the loopback endpoint did not start; the web UI cannot reach this kernel",
                     exc_info=True)
@@ -103,36 +102,21 @@ def unload(ipython: Any) -> None:
     stop_runtime()
 
 
-def _serve(runtime: Any) -> LoopbackServer:
-    from toucan_nb.api.app import ApiSettings, close_app, make_app, server_options
-
-    secret = secrets.token_urlsafe(32)
-    settings = ApiSettings(
-        secret=secret,
-        frontend_root=None,  # the server extension serves the frontend itself
-        max_upload_size_mb=runtime.config.max_upload_size_mb,
-        multi_user=runtime.config.multi_user,
-    )
-    server = LoopbackServer(
-        lambda: make_app(runtime, settings),
-        secret=secret,
-        server_options=server_options(settings),
-        on_stop=close_app,
-        thread_name="toucan-loopback",
-    )
-    server.start()
-    return server
-
-
 def _kernel_id() -> str | None:
     """This kernel's id from its connection file name (``kernel-<id>.json``), or None."""
     try:
         from ipykernel.kernelapp import IPKernelApp
+        from traitlets.config import MultipleInstanceError
     except ImportError:
         return None
     if not IPKernelApp.initialized():
         return None
-    app = IPKernelApp.instance()
+    try:
+        app = IPKernelApp.instance()
+    except MultipleInstanceError:
+        # Terminal IPython: its own application holds the shared IPython singleton, so
+        # `initialized()` is true although no kernel runs here.
+        return None
     path = getattr(app, "abs_connection_file", None) or getattr(app, "connection_file", None)
     return connection_file.kernel_id_from_connection_file(path) if path else None
 

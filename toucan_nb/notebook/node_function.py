@@ -14,7 +14,7 @@ work in JupyterLab and VS Code without stub files. Parameter rules:
   `lambda_`); the docstring shows the original. Undeclared (variadic) inputs: use `Workflow.add`.
 
 Calling the function adds a node to a workflow (see `graph.py`) and returns its `Output` (one
-output) or the `NodeCall`. Pure; any thread may build functions, calls belong to the building thread.
+output) or the `WorkflowNode`. Pure; any thread may build functions, calls belong to the building thread.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
-from toucan_nb.notebook.graph import NodeCall, Output, workflow_for
+from toucan_nb.notebook.graph import Output, WorkflowNode, workflow_for
 from toucan_nb.notebook.spec import InputSpec, NodeSpec
 
 _PY_TYPES: dict[str, type] = {"INT": int, "FLOAT": float, "STRING": str, "BOOLEAN": bool}
@@ -74,7 +74,7 @@ def build_signature(spec: NodeSpec) -> tuple[inspect.Signature, dict[str, InputS
             default = inp.default if inp.has_default else None
             keyword_only.append(inspect.Parameter(pname, inspect.Parameter.KEYWORD_ONLY, default=default,
                                                   annotation=annotation))
-    returns = Output if len(spec.outputs) == 1 else NodeCall
+    returns = Output if len(spec.outputs) == 1 else WorkflowNode
     return inspect.Signature(positional + keyword_only, return_annotation=returns), by_param
 
 
@@ -128,12 +128,12 @@ def build_docstring(spec: NodeSpec, by_param: dict[str, InputSpec]) -> str:
         lines.append(f"    {_describe_output(spec, 0)}")
     else:
         if spec.outputs:
-            lines.append("NodeCall")
+            lines.append("WorkflowNode")
             lines.append("    Index it by position or name, or unpack it:")
             for out in spec.outputs:
                 lines.append(f"    [{out.index}] {_describe_output(spec, out.index)}")
         else:
-            lines.append("NodeCall")
+            lines.append("WorkflowNode")
             lines.append("    This node has no outputs; run it with .run() or workflow.run().")
     lines += ["", "Calling this adds a node to a Workflow; `.run()` runs it and returns the value."]
     return "\n".join(lines)
@@ -145,11 +145,11 @@ def _describe_output(spec: NodeSpec, index: int) -> str:
     return f"{text}: {out.tooltip}" if out.tooltip else text
 
 
-def make_node_function(spec: NodeSpec) -> Callable[..., Output | NodeCall]:
-    """The callable for one node class: `f(*links, **widgets) -> Output | NodeCall`."""
+def make_node_function(spec: NodeSpec) -> Callable[..., Output | WorkflowNode]:
+    """The callable for one node class: `f(*links, **widgets) -> Output | WorkflowNode`."""
     signature, by_param = build_signature(spec)
 
-    def node_function(*args: Any, **kwargs: Any) -> Output | NodeCall:
+    def node_function(*args: Any, **kwargs: Any) -> Output | WorkflowNode:
         bound = signature.bind(*args, **kwargs)  # raises TypeError like a normal function
         inputs: dict[str, Any] = {}
         for pname, inp in by_param.items():

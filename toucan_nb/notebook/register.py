@@ -1,7 +1,8 @@
 """Registering node classes defined in cells: `@node` and `register(cls)`.
 
 A class that follows ComfyUI's V1 contract (execution.md §1.1: INPUT_TYPES, RETURN_TYPES,
-FUNCTION ...) is added to the runtime's `NodeRegistry` at once, so it shows in `rt.object_info()`
+FUNCTION ...), or a V3 schema class (§1.9, `comfy_api.latest.io.ComfyNode`, named by its schema's
+node_id and display name unless told otherwise), is added to the runtime's `NodeRegistry` at once, so it shows in `rt.object_info()`
 and the web UI's node list (after the UI reloads its node definitions), and `nodes.<Name>` works
 in the next line. Re-running the cell replaces the class. Its python_module is
 `custom_nodes.notebook`, so the frontend lists it as a custom node. Called on the shell thread.
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
+
+from toucan_nb.runtime import v3
 
 T = TypeVar("T", bound=type)
 
@@ -37,7 +40,8 @@ def check_node_class(cls: type) -> None:
 
 
 def register(cls: T, *, name: str | None = None, display_name: str | None = None, runtime: Any = None) -> T:
-    """Register a V1 node class under `name` (default: the class name) and return the class.
+    """Register a node class under `name` (default: a V3 schema's node_id, else the class name) and
+    return the class.
 
     `runtime` defaults to the session's (created if needed). Raises TypeError for a class that is
     not a node class.
@@ -47,9 +51,13 @@ def register(cls: T, *, name: str | None = None, display_name: str | None = None
         from toucan_nb.notebook.session import get_runtime
 
         runtime = get_runtime()
-    class_type = name or cls.__name__
+    default_name, default_display = cls.__name__, getattr(cls, "DISPLAY_NAME", None)
+    if v3.is_v3(cls):
+        schema = cls.GET_SCHEMA()  # type: ignore[attr-defined]
+        default_name, default_display = schema.node_id, schema.display_name
+    class_type = name or default_name
     cls.RELATIVE_PYTHON_MODULE = PYTHON_MODULE  # type: ignore[attr-defined]
-    runtime.registry.register(class_type, cls, display_name=display_name or getattr(cls, "DISPLAY_NAME", None),
+    runtime.registry.register(class_type, cls, display_name=display_name or default_display,
                               python_module=PYTHON_MODULE)
     return cls
 

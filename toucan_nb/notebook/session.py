@@ -1,8 +1,9 @@
 """The kernel's one `Runtime`: created on first use, shared by the notebook API and `%load_ext`.
 
 `get_runtime()` creates and starts a runtime the first time (base directory `$TOUCAN_NB_HOME`, else
-`./toucan_data`), registers the notebook's capture node in it (`capture.py`) and returns the same
-object afterwards. This per-process slot is the notebook's one piece of global state: a kernel has
+`./toucan_data`; put together with the node library and ComfyUI's modules by
+`toucan_nb.host.assembly.start_runtime`, as `toucan-nb serve` does), registers the notebook's
+capture node in it (`capture.py`) and returns the same object afterwards. This per-process slot is the notebook's one piece of global state: a kernel has
 one runtime, as it has one GPU. Any thread may call these functions; creation is locked.
 """
 
@@ -47,12 +48,12 @@ def get_runtime(create: bool = True, **config: Any) -> Runtime:
         if not create:
             raise RuntimeUnavailableError("no toucan_nb runtime in this process: run `%load_ext toucan_nb` "
                                           "or call toucan_nb.notebook.runtime()")
+        from toucan_nb.host.assembly import start_runtime
         from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
 
         settings = dict(config)
         settings.setdefault("base_dir", default_base_dir())
-        runtime = Runtime(RuntimeConfig(**settings))
-        runtime.start()
+        runtime = start_runtime(Runtime(RuntimeConfig(**settings)))
         attach(runtime)
         _runtime = runtime
         return runtime

@@ -66,7 +66,8 @@ def _run_on_helper_thread(awaitable: Awaitable[T]) -> T:
     helper.join()
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+    value: T = outcome["value"]
+    return value
 
 
 def resolve(value: Any) -> Any:

@@ -23,7 +23,7 @@ class RunHooks(Protocol):
         """Report progress (and an optional preview `(format, PIL image, max_size)`)."""
 
     def check_interrupt(self) -> None:
-        """Raise `ExecutionInterrupted` if this prompt was interrupted (one-shot)."""
+        """Raise `ExecutionInterruptedError` if this prompt was interrupted (one-shot)."""
 
     def is_interrupted(self) -> bool:
         """Whether an interrupt is pending, without consuming it."""

@@ -3,7 +3,7 @@
     ToucanError
     ├── PromptValidationError   error + node_errors, protocol.md §6 shape
     ├── NodeExecutionError      a node raised while running (execution.md §3.12)
-    ├── ExecutionInterrupted    interrupt flag seen (execution.md §3.11)
+    ├── ExecutionInterruptedError  interrupt flag seen (execution.md §3.11)
     ├── DependencyCycleError    no ready node and nothing external to wait for (§3.9)
     ├── NodeNotFoundError       DynamicPrompt.get_node on an unknown id
     ├── NodeInputError          check_lazy_status named an input the node does not have
@@ -49,12 +49,12 @@ class NodeExecutionError(ToucanError):
         self.current_inputs = current_inputs
 
 
-class ExecutionInterrupted(ToucanError):
-    """Raised inside node code (ProgressBar, before a call) when the prompt was interrupted."""
+class ExecutionInterruptedError(ToucanError):
+    """Raised inside node code (ProgressBar, before a call) when the prompt was interrupted.
 
-
-# ComfyUI's name, which custom nodes catch.
-InterruptProcessingException = ExecutionInterrupted
+    (The event that reports it is `events.ExecutionInterrupted`; custom nodes catch it under
+    ComfyUI's name, `comfy.model_management.InterruptProcessingException`.)
+    """
 
 
 class DependencyCycleError(ToucanError):

@@ -8,8 +8,8 @@ Each wire event of protocol.md §14/§15 is one class here; its wire name appear
 * ``"all"``: every socket.
 
 `ProgressState` carries only the node entry that changed; consumers that need ComfyUI's full
-snapshot fold the entries of one prompt in order (`ProgressSnapshot`). This keeps the executor's
-cost per event constant however large the graph is.
+snapshot fold the entries of one prompt in order (`progress.ProgressSnapshot`). This keeps the
+executor's cost per event constant however large the graph is.
 
 `EventBus.publish` may be called from any thread; subscribers run on the publishing thread and
 must only hand the event over (to a loop, a queue), never block.
@@ -21,9 +21,11 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from toucan_nb.runtime.preview import EncodedPreview
 
 log = logging.getLogger(__name__)
 
@@ -33,69 +35,73 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass(slots=True, eq=False)
+# Events are built with keywords only: the fields several events share are declared once, on the
+# three base classes below (every event, a prompt's events, a prompt's recorded events).
+@dataclass(slots=True, eq=False, kw_only=True)
 class Event:
-    """Base of all events. `seq` is set by the bus; `client_id` is the prompt's client (or None)."""
+    """Base of all events. `client_id` is the prompt's client (or None); `seq` is set by the bus."""
 
     name: ClassVar[str] = ""
     delivery: ClassVar[str] = "client"
     recorded: ClassVar[bool] = False  # kept in history status messages (execution.md §3.1)
+    client_id: str | None = None
+    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         """The wire `data` dict of this event."""
         raise NotImplementedError
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, kw_only=True)
+class PromptEvent(Event):
+    """An event of one prompt."""
+
+    prompt_id: str = ""
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class RecordedEvent(PromptEvent):
+    """A prompt event kept, with its time stamp, in the prompt's history status messages."""
+
+    recorded: ClassVar[bool] = True
+    timestamp: int = field(default_factory=now_ms)
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
 class Status(Event):
     name: ClassVar[str] = "status"
     delivery: ClassVar[str] = "all"
     queue_remaining: int = 0
     prompt_id: str | None = None
-    client_id: str | None = None
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         return {"status": {"exec_info": {"queue_remaining": self.queue_remaining}}}
 
 
-@dataclass(slots=True, eq=False)
-class ExecutionStart(Event):
+@dataclass(slots=True, eq=False, kw_only=True)
+class ExecutionStart(RecordedEvent):
     name: ClassVar[str] = "execution_start"
-    recorded: ClassVar[bool] = True
-    prompt_id: str = ""
-    client_id: str | None = None
-    timestamp: int = field(default_factory=now_ms)
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         return {"prompt_id": self.prompt_id, "timestamp": self.timestamp}
 
 
-@dataclass(slots=True, eq=False)
-class ExecutionCached(Event):
+@dataclass(slots=True, eq=False, kw_only=True)
+class ExecutionCached(RecordedEvent):
     name: ClassVar[str] = "execution_cached"
-    recorded: ClassVar[bool] = True
     nodes: list[str] = field(default_factory=list)
-    prompt_id: str = ""
-    client_id: str | None = None
-    timestamp: int = field(default_factory=now_ms)
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         return {"nodes": self.nodes, "prompt_id": self.prompt_id, "timestamp": self.timestamp}
 
 
-@dataclass(slots=True, eq=False)
-class Executing(Event):
+@dataclass(slots=True, eq=False, kw_only=True)
+class Executing(PromptEvent):
     """A node is about to run; `node=None` marks the end of the prompt."""
 
     name: ClassVar[str] = "executing"
     node: str | None = None
     display_node: str | None = None
-    prompt_id: str = ""
-    client_id: str | None = None
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         if self.node is None:
@@ -103,16 +109,13 @@ class Executing(Event):
         return {"node": self.node, "display_node": self.display_node, "prompt_id": self.prompt_id}
 
 
-@dataclass(slots=True, eq=False)
-class Progress(Event):
+@dataclass(slots=True, eq=False, kw_only=True)
+class Progress(PromptEvent):
     name: ClassVar[str] = "progress"
     delivery: ClassVar[str] = "client_or_all"
     value: float = 0
     max: float = 0
-    prompt_id: str = ""
     node: str | None = None
-    client_id: str | None = None
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         return {"value": self.value, "max": self.max, "prompt_id": self.prompt_id, "node": self.node}
@@ -152,79 +155,50 @@ class NodeProgress:
         }
 
 
-@dataclass(slots=True, eq=False)
-class ProgressState(Event):
-    """One node's progress changed; fold with `ProgressSnapshot` for the wire's full map."""
+@dataclass(slots=True, eq=False, kw_only=True)
+class ProgressState(PromptEvent):
+    """One node's progress changed; fold with `progress.ProgressSnapshot` for the wire's full map."""
 
     name: ClassVar[str] = "progress_state"
     delivery: ClassVar[str] = "client_or_all"
     entry: NodeProgress | None = None
-    prompt_id: str = ""
-    client_id: str | None = None
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
-        # Only the changed node: callers that want ComfyUI's full snapshot use ProgressSnapshot.
+        # Only the changed node: callers that want ComfyUI's full snapshot use progress.ProgressSnapshot.
         nodes = {} if self.entry is None else {self.entry.node_id: self.entry.to_wire()}
         return {"prompt_id": self.prompt_id, "nodes": nodes}
 
 
-class ProgressSnapshot:
-    """Folds `ProgressState` deltas into ComfyUI's full per-prompt map. Not thread-safe."""
-
-    __slots__ = ("prompt_id", "nodes")
-
-    def __init__(self, prompt_id: str) -> None:
-        self.prompt_id = prompt_id
-        self.nodes: dict[str, NodeProgress] = {}
-
-    def apply(self, event: ProgressState) -> None:
-        if event.entry is not None:
-            self.nodes[event.entry.node_id] = event.entry
-
-    def data(self) -> dict[str, Any]:
-        """The wire data: every node that is not pending (execution.md §5.2)."""
-        return {
-            "prompt_id": self.prompt_id,
-            "nodes": {k: v.to_wire() for k, v in self.nodes.items() if v.state != "pending"},
-        }
-
-
-@dataclass(slots=True, eq=False)
-class Executed(Event):
+@dataclass(slots=True, eq=False, kw_only=True)
+class Executed(PromptEvent):
     name: ClassVar[str] = "executed"
     node: str = ""
     display_node: str = ""
     output: dict[str, Any] | None = None
-    prompt_id: str = ""
-    client_id: str | None = None
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         return {"node": self.node, "display_node": self.display_node, "output": self.output,
                 "prompt_id": self.prompt_id}
 
 
-@dataclass(slots=True, eq=False)
-class ExecutionSuccess(Event):
+@dataclass(slots=True, eq=False, kw_only=True)
+class ExecutionSuccess(RecordedEvent):
     name: ClassVar[str] = "execution_success"
-    recorded: ClassVar[bool] = True
-    prompt_id: str = ""
-    client_id: str | None = None
-    timestamp: int = field(default_factory=now_ms)
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         return {"prompt_id": self.prompt_id, "timestamp": self.timestamp}
 
 
-@dataclass(slots=True, eq=False)
-class ExecutionError(Event):
-    """A node failed (ends the prompt), or an ExecutionBlocker notice (`timestamp=None`, not recorded)."""
+@dataclass(slots=True, eq=False, kw_only=True)
+class ExecutionError(PromptEvent):
+    """A node failed (ends the prompt), or an ExecutionBlocker notice (`timestamp=None`, not recorded).
+
+    Built by `execution_error()`, the one place its payload is assembled. Not a `RecordedEvent`:
+    its time stamp may be None.
+    """
 
     name: ClassVar[str] = "execution_error"
     recorded: ClassVar[bool] = True
-    prompt_id: str = ""
     node_id: str = ""
     node_type: str = ""
     executed: list[str] = field(default_factory=list)
@@ -234,8 +208,6 @@ class ExecutionError(Event):
     current_inputs: Any = field(default_factory=dict)
     current_outputs: list[str] = field(default_factory=list)
     timestamp: int | None = field(default_factory=now_ms)
-    client_id: str | None = None
-    seq: int = 0
 
     @property
     def is_blocker_notice(self) -> bool:
@@ -258,81 +230,62 @@ class ExecutionError(Event):
         return d
 
 
-@dataclass(slots=True, eq=False)
-class ExecutionInterrupted(Event):
+@dataclass(frozen=True, slots=True)
+class NodeFailure:
+    """Why a prompt failed, as `execution_error` reports it (execution.md §3.12).
+
+    `node_id` is the failing node's real id ("" when no node is to blame). `current_inputs` is the
+    node's inputs as ComfyUI formats them (a dict), or `[]` where ComfyUI sends a list (a
+    dependency cycle, an ExecutionBlocker notice).
+    """
+
+    node_id: str
+    exception_message: str
+    exception_type: str
+    traceback: list[str] = field(default_factory=list)
+    current_inputs: Any = field(default_factory=dict)
+
+
+def execution_error(prompt_id: str, failure: NodeFailure, *, node_type: str = "", executed: Iterable[str] = (),
+                    current_outputs: Iterable[str] = (), client_id: str | None = None, notice: bool = False,
+                    timestamp: int | None = None) -> ExecutionError:
+    """The `execution_error` event for `failure`: the one place its payload is put together.
+
+    `notice=True` makes an ExecutionBlocker notice (no time stamp, not recorded, the prompt goes
+    on); otherwise it is stamped `timestamp`, by default now.
+    """
+    return ExecutionError(
+        prompt_id=prompt_id, node_id=failure.node_id, node_type=node_type, executed=list(executed),
+        exception_message=failure.exception_message, exception_type=failure.exception_type,
+        traceback=failure.traceback, current_inputs=failure.current_inputs,
+        current_outputs=list(current_outputs), client_id=client_id,
+        timestamp=None if notice else now_ms() if timestamp is None else timestamp)
+
+
+@dataclass(slots=True, eq=False, kw_only=True)
+class ExecutionInterrupted(RecordedEvent):
     name: ClassVar[str] = "execution_interrupted"
     delivery: ClassVar[str] = "client_or_all"
-    recorded: ClassVar[bool] = True
-    prompt_id: str = ""
     node_id: str = ""
     node_type: str = ""
     executed: list[str] = field(default_factory=list)
-    timestamp: int = field(default_factory=now_ms)
-    client_id: str | None = None
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         return {"prompt_id": self.prompt_id, "node_id": self.node_id, "node_type": self.node_type,
                 "executed": self.executed, "timestamp": self.timestamp}
 
 
-class EncodedPreview:
-    """A preview image, encoded at most once (JPEG q95 or PNG level 1) however many consumers read it."""
-
-    __slots__ = ("format", "_image", "max_size", "_bytes", "_lock")
-
-    def __init__(self, fmt: str, image: Any, max_size: int | None) -> None:
-        self.format = "PNG" if str(fmt).upper() == "PNG" else "JPEG"
-        self._image = image
-        self.max_size = max_size
-        self._bytes: bytes | None = None
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_bytes(cls, fmt: str, data: bytes) -> EncodedPreview:
-        p = cls(fmt, None, None)
-        p._bytes = data
-        return p
-
-    @property
-    def mime_type(self) -> str:
-        return "image/png" if self.format == "PNG" else "image/jpeg"
-
-    def encoded(self) -> bytes:
-        """The encoded bytes (execution.md §5.4: contain() to max_size, bilinear)."""
-        with self._lock:
-            if self._bytes is None:
-                import io
-
-                from PIL import Image, ImageOps
-
-                img = self._image
-                if self.max_size is not None:
-                    img = ImageOps.contain(img, (self.max_size, self.max_size), Image.Resampling.BILINEAR)
-                buf = io.BytesIO()
-                if self.format == "PNG":
-                    img.save(buf, format="PNG", compress_level=1)
-                else:
-                    img.convert("RGB").save(buf, format="JPEG", quality=95)
-                self._bytes = buf.getvalue()
-                self._image = None
-            return self._bytes
-
-
-@dataclass(slots=True, eq=False)
-class PreviewImage(Event):
+@dataclass(slots=True, eq=False, kw_only=True)
+class PreviewImage(PromptEvent):
     """A live preview from node code; binary frame type 1 or 4 on the wire (protocol.md §15)."""
 
     name: ClassVar[str] = "preview_image"
     delivery: ClassVar[str] = "client_or_all"
     image: EncodedPreview | None = None
-    prompt_id: str = ""
     node_id: str = ""
     display_node_id: str = ""
     parent_node_id: str | None = None
     real_node_id: str = ""
-    client_id: str | None = None
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         assert self.image is not None
@@ -341,7 +294,7 @@ class PreviewImage(Event):
                 "real_node_id": self.real_node_id, "image_type": self.image.mime_type}
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, kw_only=True)
 class ProgressText(Event):
     """Text from node code (binary TEXT frame); broadcast unless a target sid is given."""
 
@@ -350,14 +303,12 @@ class ProgressText(Event):
     node_id: str = ""
     text: str = ""
     prompt_id: str | None = None
-    client_id: str | None = None
-    seq: int = 0
 
     def data(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "text": self.text, "prompt_id": self.prompt_id}
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, kw_only=True)
 class CustomMessage(Event):
     """`PromptServer.instance.send_sync(event, data, sid)` from custom-node code."""
 
@@ -366,10 +317,8 @@ class CustomMessage(Event):
     event: str = ""
     payload: Any = None
     prompt_id: str | None = None
-    client_id: str | None = None
-    seq: int = 0
 
-    def data(self) -> dict[str, Any]:
+    def data(self) -> Any:  # whatever the node sent: not necessarily a dict
         return self.payload
 
 
@@ -401,7 +350,7 @@ class EventBus:
 
     def publish(self, event: Event) -> None:
         """Stamp `event.seq` and hand it to every subscriber. Never raises."""
-        event.seq = next(self._seq)  # type: ignore[attr-defined]
+        event.seq = next(self._seq)
         for callback in self._subscribers:
             try:
                 callback(event)

@@ -1,6 +1,9 @@
 """PromptExecutor: runs one validated prompt with ComfyUI's semantics (execution.md §3).
 
-Owns the output and object caches and a long-lived asyncio loop. `execute()` is called on the
+The executor is long-lived: it owns the output and object caches and an asyncio loop, and runs
+prompts one after another. Everything that belongs to one prompt (its dynamic graph, progress,
+recorded messages, the interrupt flag, the outputs cached when it started) lives on that prompt's
+`_Run`, which is also the `RunHooks` node code reports through. `execute()` is called on the
 runtime's executor thread only; `interrupt()` may be called from any thread. Events go to the
 runtime's EventBus; the timestamped ones are also recorded for the history entry.
 """
@@ -17,8 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from toucan_nb.runtime import events as ev
+from toucan_nb.runtime import v3
 from toucan_nb.runtime.caches import CacheEntry, ObjectCache, make_output_cache
-from toucan_nb.runtime.errors import ExecutionInterrupted, NodeInputError
+from toucan_nb.runtime.errors import ExecutionInterruptedError, NodeInputError
 from toucan_nb.runtime.graph_utils import ExecutionBlocker, is_link
 from toucan_nb.runtime.invoke import (
     ClassInfo,
@@ -30,6 +34,7 @@ from toucan_nb.runtime.invoke import (
     merge_result_data,
     output_from_returns,
 )
+from toucan_nb.runtime.preview import EncodedPreview
 from toucan_nb.runtime.progress import ProgressRegistry
 from toucan_nb.runtime.prompt import DynamicPrompt
 from toucan_nb.runtime.registry import NodeRegistry
@@ -60,13 +65,13 @@ class PromptResult:
 
 
 class _Failure:
-    """A node failure as the executor reports it (node id = real node id)."""
+    """A node that raised: what `execution_error` reports (None for an interrupt) and the exception."""
 
-    __slots__ = ("node_id", "details", "exc")
+    __slots__ = ("node_id", "failure", "exc")
 
-    def __init__(self, node_id: str, details: dict[str, Any], exc: BaseException) -> None:
-        self.node_id = node_id
-        self.details = details
+    def __init__(self, node_id: str, failure: ev.NodeFailure | None, exc: BaseException) -> None:
+        self.node_id = node_id  # the real node id
+        self.failure = failure
         self.exc = exc
 
 
@@ -74,12 +79,17 @@ _SUCCESS, _PENDING = "success", "pending"
 
 
 class _Run:
-    """State of one prompt execution; also the `RunHooks` node code reports through."""
+    """State of one prompt execution; also the `RunHooks` node code reports through.
+
+    Made and used on the executor thread; `interrupt()` may be called from any thread.
+    """
 
     def __init__(self, executor: PromptExecutor, prompt_id: str, prompt: dict[str, Any],
                  extra_data: dict[str, Any]) -> None:
         self.executor = executor
         self.prompt_id = prompt_id
+        self._interrupt = threading.Event()
+        self.current_outputs: list[str] = []  # nodes with cached outputs when the prompt started
         self.extra_data = extra_data
         self.client_id: str | None = extra_data.get("client_id")
         self.dynprompt = DynamicPrompt(prompt)
@@ -120,12 +130,20 @@ class _Run:
         if self.bus.has_subscribers:
             self.bus.publish(event)
 
+    # -- interrupt (any thread) -------------------------------------------------------------------
+    def interrupt(self) -> None:
+        self._interrupt.set()
+
     # -- RunHooks -------------------------------------------------------------------------------
     def check_interrupt(self) -> None:
-        self.executor.check_interrupt()
+        """Raise ExecutionInterruptedError once after an interrupt (execution.md §3.11)."""
+        if self._interrupt.is_set():
+            self._interrupt.clear()
+            raise ExecutionInterruptedError("Processing interrupted")
 
     def is_interrupted(self) -> bool:
-        return self.executor.is_interrupted()
+        """Whether an interrupt is pending, without consuming it."""
+        return self._interrupt.is_set()
 
     def update_progress(self, node_id: str, value: float, max_value: float, preview: Any = None,
                         legacy: bool = True) -> None:
@@ -136,7 +154,7 @@ class _Run:
             self.bus.publish(ev.Progress(value=value, max=max_value, prompt_id=self.prompt_id, node=node_id,
                                          client_id=self.client_id))
         if preview is not None and self.bus.has_subscribers:
-            image = preview if isinstance(preview, ev.EncodedPreview) else ev.EncodedPreview(*preview)
+            image = preview if isinstance(preview, EncodedPreview) else EncodedPreview(*preview)
             dyn = self.dynprompt
             self.bus.publish(ev.PreviewImage(
                 image=image, prompt_id=self.prompt_id, node_id=node_id,
@@ -161,11 +179,10 @@ class _BlockNotice:
             return block
         run = self.run
         # Sent straight out: not recorded, no timestamp.
-        run.bus.publish(ev.ExecutionError(
-            prompt_id=run.prompt_id, node_id=self.unique_id, node_type=self.class_type,
-            executed=list(run.executed), exception_message=f"Execution Blocked: {block.message}",
-            exception_type="ExecutionBlocked", traceback=[], current_inputs=[], current_outputs=[],
-            timestamp=None, client_id=run.client_id))
+        failure = ev.NodeFailure(self.unique_id, f"Execution Blocked: {block.message}", "ExecutionBlocked",
+                                 current_inputs=[])
+        run.bus.publish(ev.execution_error(run.prompt_id, failure, node_type=self.class_type,
+                                           executed=run.executed, client_id=run.client_id, notice=True))
         return ExecutionBlocker(None)
 
 
@@ -181,27 +198,27 @@ class PromptExecutor:
         self.ram_headroom_gb = ram_headroom_gb
         self.outputs = make_output_cache(cache_mode, cache_size)
         self.objects = ObjectCache(enabled=cache_mode != "none")
-        self._interrupt = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.running_prompt_id: str | None = None
+        self._run: _Run | None = None  # the prompt running now
 
     # -- control (any thread) -------------------------------------------------------------------
+    @property
+    def running_prompt_id(self) -> str | None:
+        run = self._run
+        return None if run is None else run.prompt_id
+
     def interrupt(self, prompt_id: str | None = None) -> bool:
-        """Interrupt the running prompt (only if it is `prompt_id`, when given)."""
-        if prompt_id is not None and prompt_id != self.running_prompt_id:
+        """Interrupt the running prompt (only if it is `prompt_id`, when given).
+
+        True unless `prompt_id` names a prompt that is not the running one. With nothing running
+        there is nothing to interrupt: the next prompt starts uninterrupted.
+        """
+        run = self._run
+        if prompt_id is not None and (run is None or prompt_id != run.prompt_id):
             return False
-        self._interrupt.set()
+        if run is not None:
+            run.interrupt()
         return True
-
-    def is_interrupted(self) -> bool:
-        """Whether an interrupt is pending, without consuming it."""
-        return self._interrupt.is_set()
-
-    def check_interrupt(self) -> None:
-        """Raise ExecutionInterrupted once after an interrupt (execution.md §3.11)."""
-        if self._interrupt.is_set():
-            self._interrupt.clear()
-            raise ExecutionInterrupted("Processing interrupted")
 
     def reset(self) -> None:
         """Drop every cached output and node instance (POST /free with free_memory)."""
@@ -243,9 +260,7 @@ class PromptExecutor:
                        execute_outputs: list[str]) -> PromptResult:
         import torch
 
-        self._interrupt.clear()
-        self.running_prompt_id = prompt_id
-        run = _Run(self, prompt_id, prompt, extra_data)
+        run = self._run = _Run(self, prompt_id, prompt, extra_data)
         client_id = run.client_id
         run.publish(ev.ExecutionStart(prompt_id=prompt_id, client_id=client_id))
         failure: _Failure | CycleReport | None = None
@@ -256,7 +271,7 @@ class PromptExecutor:
             for task in run.tasks:
                 if not task.done():
                     task.cancel()
-            self.running_prompt_id = None
+            self._run = None
         interrupted = False
         if failure is None:
             run.publish(ev.ExecutionSuccess(prompt_id=prompt_id, client_id=client_id))
@@ -277,7 +292,7 @@ class PromptExecutor:
         self.objects.set_prompt(prompt)
         cached_nodes = [n for n in prompt if self.outputs.get(n) is not None]
         run.publish(ev.ExecutionCached(nodes=cached_nodes, prompt_id=run.prompt_id, client_id=run.client_id))
-        self.current_outputs = self.outputs.all_node_ids()
+        run.current_outputs = self.outputs.all_node_ids()
         execution_list = ExecutionList(dyn, self.outputs, run.lazy_inputs, run.is_output, run.is_async)
         run.execution_list = execution_list
         for node_id in execute_outputs:
@@ -297,21 +312,18 @@ class PromptExecutor:
             self.outputs.poll(ram_headroom)
         return None
 
-    def _report_failure(self, run: _Run, prompt: dict[str, Any], failure: _Failure | CycleReport) -> bool:
+    def _report_failure(self, run: _Run, prompt: dict[str, Any], outcome: _Failure | CycleReport) -> bool:
         """Publish execution_interrupted or execution_error; True for an interrupt."""
-        node_id = failure.node_id
+        node_id = outcome.node_id
         node_type = prompt.get(node_id, {}).get("class_type", "")
         executed = list(run.executed)
-        if isinstance(failure, _Failure) and isinstance(failure.exc, ExecutionInterrupted):
+        reported = outcome.failure
+        if reported is None:  # an interrupt
             run.publish(ev.ExecutionInterrupted(prompt_id=run.prompt_id, node_id=node_id, node_type=node_type,
                                                 executed=executed, client_id=run.client_id))
             return True
-        details = failure.details()  if isinstance(failure, CycleReport) else failure.details
-        run.publish(ev.ExecutionError(
-            prompt_id=run.prompt_id, node_id=node_id, node_type=node_type, executed=executed,
-            exception_message=details["exception_message"], exception_type=details["exception_type"],
-            traceback=details["traceback"], current_inputs=details["current_inputs"],
-            current_outputs=list(self.current_outputs), client_id=run.client_id))
+        run.publish(ev.execution_error(run.prompt_id, reported, node_type=node_type, executed=executed,
+                                       current_outputs=run.current_outputs, client_id=run.client_id))
         return False
 
     async def _execute_node(self, run: _Run, unique_id: str) -> str | _Failure:
@@ -371,17 +383,20 @@ class PromptExecutor:
                     run.bus.publish(ev.Executing(node=unique_id, display_node=display_node_id,
                                                  prompt_id=run.prompt_id, client_id=run.client_id))
                 obj = self.objects.get(unique_id, class_type, info.cls)
+                # A V3 class runs on a clone prepared per call with these hidden values (§1.9).
+                v3_data = (v3.call_data(info.input_types, node["inputs"], unique_id, dyn, run.extra_data,
+                                        info.dynamic) if info.is_v3 else None)
                 if info.has_check_lazy:
-                    requested = await self._lazy_requests(run, unique_id, obj, info, data, missing, node)
+                    requested = await self._lazy_requests(run, unique_id, obj, info, data, missing, node, v3_data)
                     if requested:
                         for name in requested:
                             execution_list.make_input_strong_link(unique_id, name)
                         return _PENDING
 
                 block_cb = _BlockNotice(run, unique_id, class_type)
-                if info.is_async:
+                if info.is_async or v3_data is not None:
                     values = await map_node_over_list(run.prompt_id, unique_id, obj, info, data, info.function,
-                                                      run, True, block_cb, expansion_prefix=True)
+                                                      run, True, block_cb, expansion_prefix=True, v3_data=v3_data)
                 else:
                     values = call_over_list(run.prompt_id, unique_id, getattr(obj, info.function), info, data,
                                             run, True, block_cb, expansion_prefix=True)
@@ -415,9 +430,9 @@ class PromptExecutor:
             entry = CacheEntry(ui=run.ui_outputs.get(unique_id), outputs=output_data)
             execution_list.cache_update(unique_id, entry)
             self.outputs.set(unique_id, entry)
-        except ExecutionInterrupted as exc:
+        except ExecutionInterruptedError as exc:
             log.info("Processing interrupted")
-            return _Failure(dyn.get_real_node_id(unique_id), {}, exc)
+            return _Failure(dyn.get_real_node_id(unique_id), None, exc)
         except Exception as exc:  # the node-code boundary: report, never crash the executor
             return self._node_failure(run, unique_id, exc, data)
         run.progress.finish_progress(unique_id)
@@ -425,10 +440,13 @@ class PromptExecutor:
         return _SUCCESS
 
     async def _lazy_requests(self, run: _Run, unique_id: str, obj: Any, info: ClassInfo,
-                             data: dict[str, list[Any]], missing: set[str], node: dict[str, Any]) -> list[str]:
+                             data: dict[str, list[Any]], missing: set[str], node: dict[str, Any],
+                             v3_data: dict[str, Any] | None = None) -> list[str]:
         """Names check_lazy_status asks for that are not available yet (execution.md §1.8)."""
+        if v3_data is not None:
+            v3_data = {**v3_data, "create_dynamic_tuple": True}  # nested values come as (value, id)
         results = await map_node_over_list(run.prompt_id, unique_id, obj, info, data, "check_lazy_status", run,
-                                           allow_interrupt=True)
+                                           allow_interrupt=True, v3_data=v3_data)
         requested: list[str] = []
         seen: set[str] = set()
         for r in results:
@@ -498,7 +516,6 @@ class PromptExecutor:
 
             self.objects.clear()
             soft_empty_cache()
-        details = {"node_id": run.dynprompt.get_real_node_id(unique_id),
-                   "exception_message": f"{exc}\n{tips}", "exception_type": exception_type,
-                   "traceback": traceback.format_tb(tb), "current_inputs": current_inputs}
-        return _Failure(details["node_id"], details, exc)
+        node_id = run.dynprompt.get_real_node_id(unique_id)
+        failure = ev.NodeFailure(node_id, f"{exc}\n{tips}", exception_type, traceback.format_tb(tb), current_inputs)
+        return _Failure(node_id, failure, exc)

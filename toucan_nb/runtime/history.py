@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .events import ExecutionError, ExecutionStart, now_ms
+from .events import ExecutionStart, NodeFailure, execution_error, now_ms
 from .queue import QueueItem, persist_or_log
 
 if TYPE_CHECKING:
@@ -91,9 +91,9 @@ def runtime_stopped_entry(item: QueueItem, *, started_at: int | None = None,
     if started_at is not None:
         start = ExecutionStart(prompt_id=item.prompt_id, timestamp=started_at)
         messages.append([ExecutionStart.name, start.data()])
-    error = ExecutionError(prompt_id=item.prompt_id, exception_message=RUNTIME_STOPPED_MESSAGE,
-                           exception_type=RUNTIME_STOPPED_TYPE, timestamp=stopped_at)
-    messages.append([ExecutionError.name, error.data()])
+    error = execution_error(item.prompt_id, NodeFailure("", RUNTIME_STOPPED_MESSAGE, RUNTIME_STOPPED_TYPE),
+                            timestamp=stopped_at)
+    messages.append([error.name, error.data()])
     return HistoryEntry(prompt=item, status_str="error", completed=False, messages=messages)
 
 

@@ -2,7 +2,9 @@
 
 This is the one place custom-node callables are invoked during execution. Per-class facts
 (INPUT_TYPES, lazy inputs, hidden markers, list flags, coroutine-ness) are read once per class per
-prompt into a `ClassInfo`. Executor thread only (async node calls run as tasks on its loop).
+prompt into a `ClassInfo`. V3 schema classes (§1.9, `toucan_nb.runtime.v3`) are called through a
+prepared clone per call, given `v3_data`. Executor thread only (async node calls run as tasks on its
+loop).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from toucan_nb.runtime import v3
 from toucan_nb.runtime.context import RunHooks, current_node, reset_context, set_context
 from toucan_nb.runtime.graph_utils import ExecutionBlocker, GraphBuilder, is_link
 from toucan_nb.runtime.prompt import DynamicPrompt
@@ -39,14 +42,19 @@ class ClassInfo:
     is_async: bool
     is_output: bool
     has_check_lazy: bool
+    is_v3: bool = False
+    dynamic: bool = False  # V3 with dynamic inputs: the declared inputs depend on the prompt entry
 
     @classmethod
     def of(cls, node_class: type) -> ClassInfo:
-        input_types = node_class.INPUT_TYPES()  # type: ignore[attr-defined]
+        input_types = node_class.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
+        is_v3 = v3.is_v3(node_class)
         categories: dict[str, tuple[str, Any]] = {}
         lazy, raw = set(), set()
         hidden: dict[str, str] = {}
-        for category in ("hidden", "optional", "required"):  # later sections win, as get_input_info looks up
+        # Later sections win, as get_input_info looks up. A V3 class's hidden values are not inputs:
+        # they reach the node as `cls.hidden` (execution.md §1.9).
+        for category in ("optional", "required") if is_v3 else ("hidden", "optional", "required"):
             section = input_types.get(category)
             if not isinstance(section, dict):
                 continue
@@ -61,8 +69,12 @@ class ClassInfo:
                     lazy.add(name)
                 if extra.get("rawLink"):
                     raw.add(name)
-        function = node_class.FUNCTION  # type: ignore[attr-defined]
+        function = node_class.FUNCTION  # type: ignore[attr-defined]  # V1 node classes declare FUNCTION
         fn = getattr(node_class, function)
+        if is_v3:
+            has_check_lazy = v3.first_real_override(node_class, "check_lazy_status") is not None
+        else:
+            has_check_lazy = getattr(node_class, "check_lazy_status", None) is not None
         return cls(
             cls=node_class,
             input_types=input_types,
@@ -76,7 +88,9 @@ class ClassInfo:
             function=function,
             is_async=inspect.iscoroutinefunction(fn),
             is_output=getattr(node_class, "OUTPUT_NODE", False) == True,  # noqa: E712 (ComfyUI compares with ==)
-            has_check_lazy=getattr(node_class, "check_lazy_status", None) is not None,
+            has_check_lazy=has_check_lazy,
+            is_v3=is_v3,
+            dynamic=is_v3 and v3.has_dynamic_inputs(input_types),
         )
 
 
@@ -108,6 +122,10 @@ def get_input_data(inputs: dict[str, Any], info: ClassInfo, unique_id: str, exec
     missing: set[str] = set()
     categories = info.categories
     raw_link = info.raw_link
+    if info.dynamic:
+        categories = v3.finalize_inputs(info.input_types, inputs).categories()
+        raw_link = frozenset(name for name, (_category, extra) in categories.items()
+                             if isinstance(extra, dict) and extra.get("rawLink"))
     for name, value in inputs.items():
         if is_link(value) and name not in raw_link:
             if execution_list is None:
@@ -181,13 +199,15 @@ async def map_node_over_list(prompt_id: str, unique_id: str, obj: Any, info: Cla
                              data: dict[str, list[Any]], func: str, hooks: RunHooks | None,
                              allow_interrupt: bool = False,
                              execution_block_cb: Callable[[ExecutionBlocker], Any] | None = None,
-                             expansion_prefix: bool = False) -> list[Any]:
+                             expansion_prefix: bool = False, v3_data: dict[str, Any] | None = None) -> list[Any]:
     """Call `obj.func` once per list index (or once with whole lists), ComfyUI's mapper (§3.5).
 
     Coroutine functions become tasks on the running loop (returned as tasks if still pending).
+    With `v3_data` (a V3 class, §1.9) each call runs `func` of the class on its own prepared clone,
+    with dynamic inputs nested.
     """
-    f = getattr(obj, func)
-    if not inspect.iscoroutinefunction(f):
+    f = None if v3_data is not None else getattr(obj, func)
+    if f is not None and not inspect.iscoroutinefunction(f):
         return call_over_list(prompt_id, unique_id, f, info, data, hooks, allow_interrupt, execution_block_cb,
                               expansion_prefix)
     results: list[Any] = []
@@ -196,10 +216,22 @@ async def map_node_over_list(prompt_id: str, unique_id: str, obj: Any, info: Cla
         if inputs is None:
             results.append(blocked)
             continue
+        call = f
+        if call is None:
+            call = v3.bind(info.cls, func, v3_data)
+            inputs = v3.nest_inputs(inputs, v3_data)
+            if not inspect.iscoroutinefunction(call):
+                token = set_context(prompt_id, unique_id, index, hooks)
+                try:
+                    results.append(call(**inputs))
+                finally:
+                    reset_context(token)
+                continue
 
-        async def run(inputs: dict[str, Any] = inputs, index: int | None = index) -> Any:
+        async def run(call: Callable[..., Any] = call, inputs: dict[str, Any] = inputs,
+                      index: int | None = index) -> Any:
             with current_node(prompt_id, unique_id, index, hooks):
-                return await f(**inputs)
+                return await call(**inputs)
 
         task = asyncio.create_task(run())
         await asyncio.sleep(0)
@@ -277,6 +309,22 @@ def output_from_returns(return_values: list[Any], info: ClassInfo) -> NodeReturn
                 result = r.get("result", None)
                 if isinstance(result, ExecutionBlocker):
                     result = tuple([result] * width)
+                results.append(result)
+                subgraph_results.append((None, result))
+        elif type(r) is not tuple and v3.is_node_output(r):
+            node_ui = r.ui
+            if node_ui is not None:
+                uis.append(node_ui if isinstance(node_ui, dict) else node_ui.as_dict())
+            # QUIRK(execution.md §1.9): block_execution stands in for a result but makes none, so
+            # a NodeOutput with only block_execution (what a returned ExecutionBlocker becomes)
+            # gives no outputs at all, and its consumers read those inputs as missing.
+            result = r.result
+            if r.block_execution is not None and (result is not None or r.expand is not None):
+                result = tuple([ExecutionBlocker(r.block_execution)] * width)
+            if r.expand is not None:
+                has_subgraph = True
+                subgraph_results.append((r.expand, result))
+            elif result is not None:
                 results.append(result)
                 subgraph_results.append((None, result))
         else:

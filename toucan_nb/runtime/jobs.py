@@ -61,7 +61,7 @@ _END_EVENTS = frozenset({ExecutionSuccess.name, ExecutionError.name, ExecutionIn
 class OutputsSummary(NamedTuple):
     """`(outputs_count, preview_output)`; a tuple because ComfyUI's callers unpack it."""
 
-    count: int
+    count: int  # type: ignore[assignment]  # ComfyUI's field name; it hides tuple.count, unused here
     preview: dict[str, Any] | None
 
 

@@ -11,9 +11,11 @@ A pack contributes its `NODE_CLASS_MAPPINGS` (names registered before the scan a
 are never overridden; later packs override earlier ones; each class gets
 `RELATIVE_PYTHON_MODULE = "custom_nodes.<pack name>"`), its `NODE_DISPLAY_NAME_MAPPINGS`, and its
 web directory (`pyproject.toml` `[tool.comfy] web`, then a module-level `WEB_DIRECTORY` relative to
-the module's folder, each only if the folder exists) into `registry.web_dirs`. A pack whose import
-raises is logged with its traceback and skipped; the others still load. V3 packs
-(`comfy_entrypoint`) are not supported yet and are reported as failed.
+the module's folder, each only if the folder exists) into `registry.web_dirs`. Its mappings may hold
+V3 schema classes as well as V1 ones. A pack without `NODE_CLASS_MAPPINGS` may instead define
+`comfy_entrypoint()` (sync or async), which returns a `ComfyExtension` whose `get_node_list()` lists
+V3 classes, each registered under its schema's `node_id` (and display name). A pack whose import
+raises is logged with its traceback and skipped; the others still load.
 
 Packs import ComfyUI's modules, so `toucan_nb.compat.install(runtime)` must run first; this module
 never imports compat (runtime/ does not read its globals). Call at start-up from one thread.
@@ -31,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from toucan_nb.runtime.asynccall import resolve
 from toucan_nb.runtime.folders import Folders
 from toucan_nb.runtime.registry import NodeRegistry
 
@@ -156,9 +159,10 @@ def _import(module_name: str, file_path: str) -> Any:
 def _register_nodes(registry: NodeRegistry, module: Any, name: str, ignore: frozenset[str]) -> tuple[str, ...]:
     mappings = getattr(module, "NODE_CLASS_MAPPINGS", None)
     if mappings is None:
+        # QUIRK(execution.md §1.10): comfy_entrypoint counts only without NODE_CLASS_MAPPINGS.
         if hasattr(module, "comfy_entrypoint"):
-            raise _PackError("V3 packs (comfy_entrypoint) are not supported yet")
-        raise _PackError("the module has no NODE_CLASS_MAPPINGS")
+            return _register_extension(registry, module, name, ignore)
+        raise _PackError("the module has no NODE_CLASS_MAPPINGS or comfy_entrypoint")
     python_module = f"{MODULE_PARENT}.{name}"
     registered = []
     for class_type, cls in dict(mappings).items():
@@ -171,6 +175,40 @@ def _register_nodes(registry: NodeRegistry, module: Any, name: str, ignore: froz
     # QUIRK(execution.md §1.10): display names merge unfiltered, built-in names included.
     for class_type, display_name in dict(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None) or {}).items():
         registry.set_display_name(class_type, display_name)
+    return tuple(registered)
+
+
+def _register_extension(registry: NodeRegistry, module: Any, name: str, ignore: frozenset[str]) -> tuple[str, ...]:
+    """A V3 pack: `comfy_entrypoint()` -> extension -> `get_node_list()` (execution.md §1.10)."""
+    entrypoint = module.comfy_entrypoint
+    if not callable(entrypoint):
+        raise _PackError("comfy_entrypoint is not callable")
+    try:
+        extension = resolve(entrypoint())
+        # ComfyUI checks for its ComfyExtension class; any object with get_node_list serves here.
+        if not callable(getattr(extension, "get_node_list", None)):
+            raise _PackError("comfy_entrypoint did not return a ComfyExtension")
+        node_list = resolve(extension.get_node_list())
+        if not isinstance(node_list, list):
+            raise _PackError("comfy_entrypoint did not return a list of nodes")
+        python_module = f"{MODULE_PARENT}.{name}"
+        registered = []
+        for cls in node_list:
+            schema = cls.GET_SCHEMA()
+            class_type = schema.node_id
+            if class_type in ignore:
+                log.info("custom node %s from %s does not replace the built-in node", class_type, name)
+            else:
+                cls.RELATIVE_PYTHON_MODULE = python_module
+                registry.register(class_type, cls, python_module=python_module)
+                registered.append(class_type)
+            # As for V1 display names, a built-in node's name is not protected.
+            if schema.display_name is not None:
+                registry.set_display_name(class_type, schema.display_name)
+    except _PackError:
+        raise
+    except Exception as exc:
+        raise _PackError(f"Error while calling comfy_entrypoint: {exc}\n{traceback.format_exc()}") from exc
     return tuple(registered)
 
 
@@ -196,16 +234,18 @@ def _pyproject_web(path: str) -> tuple[str, str] | None:
     toml_path = os.path.join(path, "pyproject.toml")
     if not os.path.isfile(toml_path):
         return None
-    try:
+    data: dict[str, Any]
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
+
+        try:
+            with open(toml_path, "rb") as f:
+                data = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            log.warning("Unable to parse %s: %s", toml_path, exc)
+            return None
+    else:
         log.warning("cannot read %s: tomllib needs Python 3.11", toml_path)
-        return None
-    try:
-        with open(toml_path, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        log.warning("Unable to parse %s: %s", toml_path, exc)
         return None
     web = ((data.get("tool") or {}).get("comfy") or {}).get("web")
     if not web:

@@ -23,7 +23,7 @@ class DynamicPrompt:
         self.ephemeral_display: dict[str, str] = {}
 
     def get_node(self, node_id: str) -> dict[str, Any]:
-        node = self.ephemeral_prompt.get(node_id)
+        node: dict[str, Any] | None = self.ephemeral_prompt.get(node_id)
         if node is None:
             node = self.original_prompt.get(node_id)
         if node is None:

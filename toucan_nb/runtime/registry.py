@@ -1,8 +1,10 @@
 """NodeRegistry: class_type -> node class, display names, web directories, and /object_info entries.
 
-Node classes follow ComfyUI's V1 contract (execution.md §1.1). Description for /object_info follows
-protocol.md §5.1; a class with `OBJECT_INFO_V3 = True` is described in the V3 shape of §5.2 (all
-keys present), which is how ComfyUI describes the nodes it ships as V3 schema classes.
+Node classes follow ComfyUI's V1 contract (execution.md §1.1) or are V3 schema classes (§1.9).
+Description for /object_info follows protocol.md §5.1. A V3 class describes itself
+(`GET_NODE_INFO_V1()`, the V3 shape of §5.2), with the registry's python_module; a V1 class with
+`OBJECT_INFO_V3 = True` is described in that same shape, which is how ComfyUI describes the nodes it
+ships as V3 schema classes.
 Registration happens at start-up or from a notebook cell; reads may come from any thread.
 """
 
@@ -13,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+from toucan_nb.runtime import v3
 from toucan_nb.runtime.errors import NotFoundError
 
 log = logging.getLogger(__name__)
@@ -106,12 +109,18 @@ class NodeRegistry:
 
     def node_info(self, class_type: str) -> dict[str, Any]:
         cls = self.get(class_type)
+        if v3.is_v3(cls):
+            # QUIRK(execution.md §1.9): name and display_name come from the schema, whatever the
+            # class is registered as.
+            info = dict(cls.GET_NODE_INFO_V1())  # type: ignore[attr-defined]
+            info["python_module"] = self.python_module(class_type)
+            return info
         if getattr(cls, "OBJECT_INFO_V3", False):
             return self._node_info_v3(class_type, cls)
         return self._node_info_v1(class_type, cls)
 
     def _node_info_v1(self, class_type: str, cls: type) -> dict[str, Any]:
-        inputs = cls.INPUT_TYPES()  # type: ignore[attr-defined]
+        inputs = cls.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
         return_types = list(getattr(cls, "RETURN_TYPES", ()))
         info: dict[str, Any] = {
             "input": inputs,
@@ -127,17 +136,17 @@ class NodeRegistry:
             "output_node": getattr(cls, "OUTPUT_NODE", False) == True,  # noqa: E712 (ComfyUI compares with ==)
         }
         if hasattr(cls, "OUTPUT_TOOLTIPS"):
-            info["output_tooltips"] = list(cls.OUTPUT_TOOLTIPS)  # type: ignore[attr-defined]
+            info["output_tooltips"] = list(cls.OUTPUT_TOOLTIPS)
         if getattr(cls, "DEPRECATED", False):
             info["deprecated"] = True
         if getattr(cls, "EXPERIMENTAL", False):
             info["experimental"] = True
         if hasattr(cls, "API_NODE"):
-            info["api_node"] = cls.API_NODE  # type: ignore[attr-defined]
+            info["api_node"] = cls.API_NODE
         return info
 
     def _node_info_v3(self, class_type: str, cls: type) -> dict[str, Any]:
-        inputs = cls.INPUT_TYPES()  # type: ignore[attr-defined]
+        inputs = cls.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
         inputs = {"required": {}, **inputs}
         return_types = list(getattr(cls, "RETURN_TYPES", ()))
         tooltips = list(getattr(cls, "OUTPUT_TOOLTIPS", [None] * len(return_types)))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import gc
 import logging
 import os
 import random
@@ -18,17 +17,21 @@ import threading
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from toucan_nb.runtime import device
 from toucan_nb.runtime.errors import NotFoundError
-from toucan_nb.runtime.events import EventBus, Executing, Status, now_ms
+from toucan_nb.runtime.events import EventBus, Executing, NodeFailure, Status, execution_error, now_ms
 from toucan_nb.runtime.executor import PromptExecutor, PromptResult
-from toucan_nb.runtime.folders import Folders, set_active
+from toucan_nb.runtime.folders import Folders
 from toucan_nb.runtime.history import History, HistoryEntry
+from toucan_nb.runtime.interface import Submission
 from toucan_nb.runtime.queue import PromptQueue, QueueItem
 from toucan_nb.runtime.registry import NodeRegistry
 from toucan_nb.runtime.validation import validate_prompt
+
+if TYPE_CHECKING:
+    from toucan_nb.runtime.loader import LoadReport
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,11 @@ def new_prompt_id() -> str:
 
 @dataclass
 class RuntimeConfig:
-    """How a runtime is set up; the CLI flags of `toucan-nb serve` map onto these fields."""
+    """How a runtime is set up; the CLI flags of `toucan-nb serve` map onto these fields.
+
+    The fields about the device, the node library, custom nodes and ComfyUI's modules are read
+    by the host's start-up (`toucan_nb.host.assembly.start_runtime`), not by the runtime itself.
+    """
 
     base_dir: str = "."
     input_dir: str | None = None
@@ -83,20 +90,11 @@ class RuntimeConfig:
             raise ValueError(f"cache_mode must be one of {CACHE_MODES}, not {self.cache_mode!r}")
 
 
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """The answer to a queued prompt: POST /prompt's 200 body, typed."""
-
-    prompt_id: str
-    number: int | float
-    node_errors: dict[str, Any]
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"prompt_id": self.prompt_id, "number": self.number, "node_errors": self.node_errors}
-
-
 class Runtime:
-    """One process's graph runtime (see the module docstring for threads)."""
+    """One process's graph runtime (see the module docstring for threads).
+
+    Implements `toucan_nb.runtime.interface.RuntimeInterface`, the route set's view of it.
+    """
 
     def __init__(self, config: RuntimeConfig | None = None) -> None:
         self.config = config or RuntimeConfig()
@@ -109,7 +107,7 @@ class Runtime:
         self.store: Any = None
         self.queue = PromptQueue(on_change=self._queue_changed)
         self.history = History()
-        self.load_report: Any = None
+        self.load_report: LoadReport | None = None
         self._number = 0
         self._number_lock = threading.Lock()
         self._futures: dict[str, concurrent.futures.Future[HistoryEntry]] = {}
@@ -117,40 +115,39 @@ class Runtime:
         self._free_flags = {"unload_models": False, "free_memory": False}
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._folders_prepared = False
+        self._restored = False
         self.started = False
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def start(self) -> Runtime:
-        """Create folders, load nodes, restore the persisted queue/history, start the executor thread."""
-        if self.started:
-            return self
-        c = self.config
-        # ComfyUI empties its temp folder at start-up: previews of a previous run are not kept.
+    # The host assembles a runtime with nodes and ComfyUI's modules around these three steps
+    # (toucan_nb.host.assembly.start_runtime); on its own, `start()` runs all three.
+    def prepare_folders(self) -> None:
+        """Empty the temp folder (as ComfyUI does at start-up) and create every folder. Once."""
+        if self._folders_prepared:
+            return
         if self._temp_dir_is_disposable():
             shutil.rmtree(self.folders.temp_dir, ignore_errors=True)
         self.folders.ensure_dirs()
-        set_active(self.folders)
-        device.configure(c.device, c.cpu)
-        if c.load_builtin_nodes:
-            from toucan_nb.nodes import register_builtin_nodes, set_metadata_enabled
+        self._folders_prepared = True
 
-            register_builtin_nodes(self.registry)
-            set_metadata_enabled(not c.disable_metadata)
-        from toucan_nb import compat
-
-        compat.install(self, shadow_real=c.shadow_real_comfyui)
-        dirs = [*self.folders.custom_nodes_dirs, *c.custom_node_dirs]
-        from toucan_nb.runtime.loader import load_custom_nodes
-
-        self.load_report = load_custom_nodes(self.registry, [d for d in dict.fromkeys(dirs) if os.path.isdir(d)],
-                                             disable_all=c.disable_all_custom_nodes)
-        if c.persist:
+    def restore(self) -> None:
+        """Open the store (with `config.persist`) and restore the queue, history and counter. Once."""
+        if self._restored:
+            return
+        if self.config.persist:
             self._open_store()
-        # torch and the node packs leave ~1.7e5 long-lived objects behind (gc.get_freeze_count()
-        # after start); every full collection would walk them all again. Freezing them keeps a
-        # collection proportional to what prompts allocate.
-        gc.collect()
-        gc.freeze()
+        self._restored = True
+
+    def start(self) -> Runtime:
+        """Prepare the folders and restore (if not done yet), then start the executor thread.
+
+        Loads no nodes and changes no process-wide state: see `toucan_nb.host.assembly`.
+        """
+        if self.started:
+            return self
+        self.prepare_folders()
+        self.restore()
         self._thread = threading.Thread(target=self._work, name="toucan-executor", daemon=True)
         self._thread.start()
         self.started = True
@@ -334,11 +331,9 @@ class Runtime:
             result = await self.executor.execute_async(item.prompt, item.prompt_id, extra, item.outputs_to_execute)
         except Exception:  # a runtime bug, not a node error: record it, keep the thread alive
             log.exception("executor failed on prompt %s", item.prompt_id)
-            result = PromptResult({}, {}, False, [["execution_error", {
-                "prompt_id": item.prompt_id, "node_id": "", "node_type": "", "executed": [],
-                "exception_message": "internal executor error (see the server log)\n",
-                "exception_type": "RuntimeError", "traceback": [], "current_inputs": {}, "current_outputs": [],
-                "timestamp": now_ms()}]])
+            error = execution_error(item.prompt_id, NodeFailure(
+                "", "internal executor error (see the server log)\n", "RuntimeError"))
+            result = PromptResult({}, {}, False, [[error.name, error.data()]])
         entry = HistoryEntry(prompt=item, outputs=result.outputs, meta=result.meta, status_str=result.status_str,
                              completed=result.success, messages=result.messages)
         self.history.add(entry)

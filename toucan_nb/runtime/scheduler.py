@@ -15,6 +15,7 @@ from typing import Any
 
 from toucan_nb.runtime.caches import CacheEntry, LRUCache, OutputCache
 from toucan_nb.runtime.errors import DependencyCycleError
+from toucan_nb.runtime.events import NodeFailure
 from toucan_nb.runtime.graph_utils import is_link
 from toucan_nb.runtime.prompt import DynamicPrompt
 
@@ -28,9 +29,10 @@ class CycleReport:
         self.node_id = node_id
         self.error = DependencyCycleError("Dependency cycle detected")
 
-    def details(self) -> dict[str, Any]:
-        return {"node_id": self.node_id, "exception_message": str(self.error),
-                "exception_type": "graph.DependencyCycleError", "traceback": [], "current_inputs": []}
+    @property
+    def failure(self) -> NodeFailure:
+        """What `execution_error` reports for the cycle."""
+        return NodeFailure(self.node_id, str(self.error), "graph.DependencyCycleError", current_inputs=[])
 
 
 class ExecutionList:

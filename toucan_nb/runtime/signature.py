@@ -19,8 +19,9 @@ import logging
 import math
 import sys
 import threading
-from typing import Any
+from typing import Any, Literal
 
+from toucan_nb.runtime import v3
 from toucan_nb.runtime.asynccall import call_node_method
 from toucan_nb.runtime.graph_utils import ExecutionBlocker, is_link
 from toucan_nb.runtime.invoke import is_changed_inputs
@@ -124,7 +125,7 @@ def to_hashable(value: Any) -> Any:
 
 
 class IsChangedCache:
-    """Calls IS_CHANGED at most once per node per prompt (execution.md §1.6)."""
+    """Calls IS_CHANGED (V3: fingerprint_inputs) at most once per node per prompt (execution.md §1.6)."""
 
     def __init__(self, prompt_id: str, dynprompt: DynamicPrompt, registry: Any, extra_data: dict[str, Any]) -> None:
         self.prompt_id = prompt_id
@@ -132,30 +133,47 @@ class IsChangedCache:
         self.registry = registry
         self.extra_data = extra_data
         self._values: dict[str, Any] = {}
+        self._methods: dict[type, str | None] = {}
+
+    def method(self, cls: type) -> str | None:
+        """The class's IS_CHANGED counterpart, if it has one (memoised for this prompt)."""
+        try:
+            return self._methods[cls]
+        except KeyError:
+            method = self._methods[cls] = v3.change_method(cls)
+            return method
 
     def get(self, node_id: str) -> Any:
         if node_id in self._values:
             return self._values[node_id]
         node = self.dynprompt.get_node(node_id)
         cls = self.registry.get(node["class_type"])
-        if not hasattr(cls, "IS_CHANGED"):
+        method = self.method(cls)
+        if method is None:
             value: Any = False
         elif "is_changed" in node:
             # QUIRK(execution.md §1.6): a value already in the prompt is used as is.
             value = node["is_changed"]
         else:
-            value = self._call(node_id, node, cls)
+            value = self._call(node_id, node, cls, method)
             node["is_changed"] = value
         self._values[node_id] = value
         return value
 
-    def _call(self, node_id: str, node: dict[str, Any], cls: type) -> Any:
+    def _call(self, node_id: str, node: dict[str, Any], cls: type, method: str) -> Any:
         try:
             kwargs = is_changed_inputs(cls, node["inputs"], node_id, self.dynprompt, self.extra_data)
-            result = call_node_method(cls.IS_CHANGED, kwargs, self.prompt_id, node_id)  # type: ignore[attr-defined]
+            if v3.is_v3(cls):
+                # No DynamicPrompt or extra data here: hidden `prompt` is {}, as in ComfyUI (§1.3).
+                data = v3.call_data(cls.INPUT_TYPES(), node["inputs"], node_id, None, {})  # type: ignore[attr-defined]  # V1/V3 node classes declare INPUT_TYPES
+                fn = v3.bind(cls, method, data)
+                kwargs = v3.nest_inputs(kwargs, data)
+            else:
+                fn = getattr(cls, method)
+            result = call_node_method(fn, kwargs, self.prompt_id, node_id)
             values = [None if isinstance(result, ExecutionBlocker) else result]
         except Exception as exc:  # custom-node boundary: ComfyUI logs and uses NaN
-            log.warning("IS_CHANGED of %s (%s) failed: %s", node_id, node["class_type"], exc)
+            log.warning("%s of %s (%s) failed: %s", method, node_id, node["class_type"], exc)
             return float("nan")
         return values
 
@@ -169,7 +187,7 @@ def _class_needs_id(cls: type) -> bool:
     if needs is None:
         needs = bool(getattr(cls, "NOT_IDEMPOTENT", False))
         if not needs:
-            hidden = cls.INPUT_TYPES().get("hidden", {})  # type: ignore[attr-defined]
+            hidden = cls.INPUT_TYPES().get("hidden", {})  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
             needs = isinstance(hidden, dict) and "UNIQUE_ID" in hidden.values()
         _uses_unique_id[cls] = needs
     return needs
@@ -183,8 +201,9 @@ class SignatureBuilder:
         self.registry = registry
         self.is_changed = is_changed
         self.memo: dict[str, Signature | Unhashable] = {}
-        # class_type -> (class, its leading key parts, whether the node id is part of the key)
-        self._classes: dict[str, tuple[type, tuple[Any, ...], bool] | None] = {}
+        # class_type -> (class, its leading key parts, whether the node id is part of the key,
+        # whether it has an IS_CHANGED counterpart)
+        self._classes: dict[str, tuple[type, tuple[Any, ...], bool, bool] | None] = {}
 
     def get(self, node_id: str) -> Signature | Unhashable:
         memo = self.memo
@@ -224,12 +243,13 @@ class SignatureBuilder:
                     stack.append((value[0], False))
         return memo[node_id]
 
-    def _class_parts(self, class_type: str) -> tuple[type, tuple[Any, ...], bool] | None:
-        known = self._classes.get(class_type, False)
+    def _class_parts(self, class_type: str) -> tuple[type, tuple[Any, ...], bool, bool] | None:
+        known: tuple[type, tuple[Any, ...], bool, bool] | None | Literal[False] = self._classes.get(class_type, False)
         if known is not False:
-            return known  # type: ignore[return-value]
+            return known
         cls = self.registry.find(class_type)
-        entry = None if cls is None else (cls, (class_type, self.registry.serial(class_type)), _class_needs_id(cls))
+        entry = None if cls is None else (cls, (class_type, self.registry.serial(class_type)), _class_needs_id(cls),
+                                          self.is_changed.method(cls) is not None)
         self._classes[class_type] = entry
         return entry
 
@@ -238,8 +258,8 @@ class SignatureBuilder:
         entry = self._class_parts(node["class_type"])
         if entry is None:
             return Unhashable()
-        cls, lead, needs_id = entry
-        changed = to_hashable(self.is_changed.get(node_id)) if hasattr(cls, "IS_CHANGED") else False
+        _cls, lead, needs_id, has_change_method = entry
+        changed = to_hashable(self.is_changed.get(node_id)) if has_change_method else False
         parts: list[Any] = [*lead, changed]
         if needs_id:
             parts.append(node_id)

@@ -11,6 +11,10 @@ ComfyUI recurses upstream; we walk with an explicit stack of per-node generators
 Exceptions other than PromptValidationError mean ComfyUI itself would have crashed (HTTP 500),
 e.g. a prompt that is a list or a node that is not a dict.
 
+V3 schema classes (execution.md §1.9) are validated by the same rules: their declared inputs are
+those of `INPUT_TYPES()` with dynamic inputs expanded for the node's own inputs, and their validator
+is `validate_inputs` (when really defined), run on a prepared clone like `execute`.
+
 Pure apart from the node code it calls (INPUT_TYPES, VALIDATE_INPUTS); any thread may call it.
 """
 
@@ -22,6 +26,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
+from toucan_nb.runtime import v3
 from toucan_nb.runtime.asynccall import call_node_method
 from toucan_nb.runtime.errors import PromptValidationError
 from toucan_nb.runtime.graph_utils import ExecutionBlocker, is_link
@@ -32,7 +37,7 @@ __all__ = ["ValidationResult", "validate_node_input", "validate_prompt"]
 # (valid, errors, node_id): the memo entry shape of ComfyUI's validate_inputs.
 _Outcome = tuple[bool, list[dict[str, Any]], Any]
 # What a node's check yields to ask for a linked source: (source id, input name, input_config, link).
-_Request = tuple[Any, str, tuple[Any, Any], list[Any]]
+_Request = tuple[Any, str, tuple[Any, Any] | None, list[Any]]
 
 # What a link into a node that is still being validated (a static cycle) yields. ComfyUI recurses
 # until RecursionError; while its stack unwinds every node of the cycle is re-stored as invalid with
@@ -146,19 +151,28 @@ def _select_outputs(prompt: Any, classes: dict[str, type], targets: list[str] | 
 class _ClassFacts:
     """What validation reads from a node class, computed once per class per validate_prompt call."""
 
-    __slots__ = ("cls", "inputs", "declared", "hidden", "validator", "validator_args", "validator_kwargs",
-                 "wants_input_types", "input_is_list", "return_types")
+    __slots__ = ("cls", "inputs", "sections", "declared", "hidden", "validator", "validator_name",
+                 "validator_args", "validator_kwargs", "wants_input_types", "input_is_list", "return_types",
+                 "is_v3", "dynamic")
 
     def __init__(self, cls: type) -> None:
         self.cls = cls
-        self.inputs: dict[str, Any] = cls.INPUT_TYPES()  # type: ignore[attr-defined]
-        required = self.inputs.get("required", {})
-        optional = self.inputs.get("optional", {})
-        # ComfyUI walks a set of the names; we keep declaration order (required first).
-        self.declared = [_Declared(name, True, required[name]) for name in required]
-        self.declared += [_Declared(name, False, optional[name]) for name in optional if name not in required]
+        self.inputs: dict[str, Any] = cls.INPUT_TYPES()  # type: ignore[attr-defined]  # V1 node classes declare INPUT_TYPES
+        self.is_v3 = v3.is_v3(cls)
+        self.dynamic = self.is_v3 and v3.has_dynamic_inputs(self.inputs)
+        # What inputs are looked up in: a V3 class's hidden values are not inputs (§1.9).
+        self.sections: dict[str, Any] = self.inputs
         self.hidden: dict[str, Any] = self.inputs.get("hidden", {})
-        self.validator = getattr(cls, "VALIDATE_INPUTS", None)
+        if self.is_v3:
+            self.sections = {k: v for k, v in self.inputs.items() if k != "hidden"}
+            self.hidden = {}
+        self.declared = _declare(self.sections)
+        if self.is_v3:
+            self.validator_name = "validate_inputs"
+            self.validator = v3.first_real_override(cls, "validate_inputs")
+        else:
+            self.validator_name = "VALIDATE_INPUTS"
+            self.validator = getattr(cls, "VALIDATE_INPUTS", None)
         self.validator_args: list[str] = []
         self.validator_kwargs = False
         if self.validator is not None:
@@ -170,13 +184,30 @@ class _ClassFacts:
         self.wants_input_types = "input_types" in self.validator_args
         self.input_is_list = getattr(cls, "INPUT_IS_LIST", False)
 
-    def lookup(self, name: str) -> tuple[str | None, Any]:
-        """(category, spec) of an input name: required, then optional, then hidden (§1.2)."""
-        for category in ("required", "optional", "hidden"):
-            section = self.inputs.get(category)
-            if section is not None and name in section:
-                return category, section[name]
-        return None, None
+    def for_node(self, inputs: dict[str, Any]) -> tuple[list[_Declared], dict[str, Any]]:
+        """The declared inputs and the sections of one node: its own when it has dynamic inputs."""
+        if not self.dynamic:
+            return self.declared, self.sections
+        sections: dict[str, Any] = v3.finalize_inputs(self.inputs, inputs).sections
+        return _declare(sections), sections
+
+
+def _lookup(sections: dict[str, Any], name: str) -> tuple[str | None, Any]:
+    """(category, spec) of an input name: required, then optional, then hidden (§1.2)."""
+    for category in ("required", "optional", "hidden"):
+        section = sections.get(category)
+        if section is not None and name in section:
+            return category, section[name]
+    return None, None
+
+
+def _declare(sections: dict[str, Any]) -> list[_Declared]:
+    required = sections.get("required", {})
+    optional = sections.get("optional", {})
+    # ComfyUI walks a set of the names; we keep declaration order (required first).
+    declared = [_Declared(name, True, required[name]) for name in required]
+    declared += [_Declared(name, False, optional[name]) for name in optional if name not in required]
+    return declared
 
 
 class _Declared:
@@ -246,7 +277,8 @@ class _Validation:
             except StopIteration as done:
                 stack.pop()
                 active.discard(node_id)
-                memo[node_id] = outcome = done.value
+                outcome: _Outcome = done.value
+                memo[node_id] = outcome
                 if not stack:
                     return outcome
                 message = outcome
@@ -282,16 +314,18 @@ class _Validation:
         received_types: dict[str, Any] = {}
         skip_value_checks = facts.validator_kwargs
         validator_args = facts.validator_args
+        declared_inputs, sections = facts.for_node(inputs)
 
-        for declared in facts.declared:
+        for declared in declared_inputs:
             info = declared.info
             if info is None:
                 _split_spec(declared.spec)  # raises, as get_input_info/the assert does in ComfyUI
             name = declared.name
             if name not in inputs:
                 if declared.required:
-                    errors.append(_error("required_input_missing", "Required input is missing", name,
-                                         input_name=name))
+                    # A V3 class names the last part of a dotted (dynamic) input id.
+                    errors.append(_error("required_input_missing", "Required input is missing",
+                                         name.split(".")[-1] if facts.is_v3 else name, input_name=name))
                 continue
             val = inputs[name]
             input_type = declared.input_type
@@ -303,7 +337,7 @@ class _Validation:
                     continue
                 source = val[0]
                 # Raises KeyError / IndexError out of this node, as in ComfyUI (execution.md §2.3 step 2).
-                received_type = classes[prompt[source]["class_type"]].RETURN_TYPES[val[1]]  # type: ignore[attr-defined]
+                received_type = classes[prompt[source]["class_type"]].RETURN_TYPES[val[1]]  # type: ignore[attr-defined]  # V1 node classes declare RETURN_TYPES
                 received_types[name] = received_type
                 # `!=` first inlines validate_node_input's own first test for the common exact match.
                 if (not facts.wants_input_types and received_type != input_type
@@ -359,30 +393,38 @@ class _Validation:
                     continue
 
         if validator_args or facts.validator_kwargs:
-            errors += self._run_validator(node_id, inputs, facts, received_types)
+            errors += self._run_validator(node_id, inputs, facts, sections, received_types)
 
         if errors or valid is not True:
             return (False, errors, node_id)
         return (True, _NO_ERRORS, node_id)
 
-    def _run_validator(self, node_id: Any, inputs: dict[str, Any], facts: _ClassFacts,
+    def _run_validator(self, node_id: Any, inputs: dict[str, Any], facts: _ClassFacts, sections: dict[str, Any],
                        received_types: dict[str, Any]) -> list[dict[str, Any]]:
         """VALIDATE_INPUTS through ComfyUI's mapper, inputs assembled without an execution list (§1.7)."""
-        args = self._validator_inputs(node_id, inputs, facts)
+        args = self._validator_inputs(node_id, inputs, facts, sections)
         if facts.wants_input_types:
             args["input_types"] = [received_types]
 
         blocker = _find_blocker(args, facts.input_is_list)
         if blocker is not None:
             result: Any = blocker
-        elif facts.input_is_list:
-            result = call_node_method(facts.validator, args, self.prompt_id, node_id, 0)  # type: ignore[arg-type]
-        elif not args:
-            result = call_node_method(facts.validator, {}, self.prompt_id, node_id, None)  # type: ignore[arg-type]
         else:
-            # Every assembled value is a one-item list here, so the mapper makes exactly one call.
-            sliced = {k: v[0] for k, v in args.items()}
-            result = call_node_method(facts.validator, sliced, self.prompt_id, node_id, 0)  # type: ignore[arg-type]
+            index: int | None = 0
+            if facts.input_is_list:
+                call_args = args
+            elif not args:
+                call_args, index = {}, None
+            else:
+                # Every assembled value is a one-item list here, so the mapper makes exactly one call.
+                call_args = {k: v[0] for k, v in args.items()}
+            validator = facts.validator
+            if facts.is_v3:
+                # Hidden values as outside execution: no DynamicPrompt, no extra data (§1.3).
+                data = v3.call_data(facts.inputs, inputs, node_id, None, {}, facts.dynamic)
+                validator = v3.bind(facts.cls, facts.validator_name, data)
+                call_args = v3.nest_inputs(call_args, data)
+            result = call_node_method(validator, call_args, self.prompt_id, node_id, index)  # type: ignore[arg-type]
 
         if result is True or isinstance(result, ExecutionBlocker):
             return []
@@ -392,13 +434,14 @@ class _Validation:
         return [_error("custom_validation_failed", "Custom validation failed for node", f"{name}{suffix}",
                        input_name=name) for name in args]
 
-    def _validator_inputs(self, node_id: Any, inputs: dict[str, Any], facts: _ClassFacts) -> dict[str, Any]:
+    def _validator_inputs(self, node_id: Any, inputs: dict[str, Any], facts: _ClassFacts,
+                          sections: dict[str, Any]) -> dict[str, Any]:
         """get_input_data with no execution list, filtered to the validator's arguments."""
         everything = facts.validator_kwargs
         wanted = facts.validator_args
         assembled: dict[str, Any] = {}
         for name, value in inputs.items():
-            category, spec = facts.lookup(name)
+            category, spec = _lookup(sections, name)
             extra_info = None
             if spec is None:
                 category = None  # get_input_info treats a None spec as undeclared

@@ -9,6 +9,7 @@ from PIL import Image
 
 from toucan_nb.api.clients import ClientConnection, ClientTable, PreviewRender
 from toucan_nb.runtime import events as ev
+from toucan_nb.runtime.preview import EncodedPreview
 
 
 class SlowSink:
@@ -34,7 +35,7 @@ class SlowSink:
 
 
 def _render(color: int) -> PreviewRender:
-    image = ev.EncodedPreview("PNG", Image.new("RGB", (2, 2), (color, 0, 0)), None)
+    image = EncodedPreview("PNG", Image.new("RGB", (2, 2), (color, 0, 0)), None)
     return PreviewRender(ev.PreviewImage(image=image, prompt_id="p", node_id="1", display_node_id="1",
                                          real_node_id="1"), None)
 
@@ -112,7 +113,7 @@ def test_table_unregisters_only_the_current_connection():
 
 
 class _Snapshot:
-    """A stand-in for fanout.ProgressFrames: the frame is the number of the newest state."""
+    """A stand-in for wire.ProgressStateFrames: the frame is the number of the newest state."""
 
     def __init__(self, prompt_id: str, nodes: int = 3) -> None:
         self.prompt_id = prompt_id
@@ -168,24 +169,6 @@ def test_a_burst_of_frames_is_one_socket_write():
     sink = asyncio.run(scenario())
     assert sink.writes == 1
     assert sink.frames == [*(f'{{"n": {i}}}' for i in range(5)), b"\x00\x00\x00\x03bin"]
-
-
-def test_server_frames_follow_rfc6455_length_encoding():
-    import struct
-
-    from toucan_nb.api.ws import _frame
-
-    for size in (0, 125, 126, 65535, 65536, 70000):
-        header, payload = _frame(b"x" * size)
-        assert header[0] == 0x82 and payload == b"x" * size  # FIN + binary, unmasked
-        if size < 126:
-            assert header[1:] == bytes([size])
-        elif size < 65536:
-            assert header[1] == 126 and struct.unpack("!H", header[2:])[0] == size
-        else:
-            assert header[1] == 127 and struct.unpack("!Q", header[2:])[0] == size
-    header, payload = _frame("é")
-    assert header == b"\x81\x02" and payload == "é".encode()
 
 
 def test_snapshots_of_large_prompts_coalesce_without_a_backlog():

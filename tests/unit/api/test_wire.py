@@ -6,8 +6,8 @@ import json
 import struct
 
 from toucan_nb.api import wire
-from toucan_nb.api.fanout import ProgressFrames
-from toucan_nb.runtime.events import NodeProgress, ProgressSnapshot, ProgressState
+from toucan_nb.runtime.events import NodeProgress, ProgressState
+from toucan_nb.runtime.progress import ProgressSnapshot
 
 
 def test_json_frame_uses_default_separators():
@@ -47,10 +47,10 @@ def _entry(node: str, state: str, value: float = 0.0) -> ProgressState:
 
 
 def test_progress_frames_match_the_snapshot_fold():
-    frames, snapshot = ProgressFrames("p1"), ProgressSnapshot("p1")
+    snapshot = ProgressSnapshot("p1")
+    frames = wire.ProgressStateFrames(snapshot)
     for event in (_entry("1", "pending"), _entry("2", "running"), _entry("1", "running"),
                   _entry("2", "finished", 1.0), _entry("3", "pending")):
-        frames.apply(event)
         snapshot.apply(event)
         assert frames.frame() == wire.json_frame("progress_state", snapshot.data())
     assert list(json.loads(frames.frame())["data"]["nodes"]) == ["1", "2"]
@@ -77,3 +77,17 @@ def test_hand_built_progress_entry_is_byte_identical():
                                      _ODD_NUMBERS[i], "prompt\u00e9", _ODD_IDS[-i], parent, node if i % 2 else "r")
                 expected = json.dumps(node) + ": " + json.dumps(entry.to_wire())
                 assert wire.progress_node_entry(entry) == expected
+
+
+def test_server_frames_follow_rfc6455_length_encoding():
+    for size in (0, 125, 126, 65535, 65536, 70000):
+        header, payload = wire.websocket_frame(b"x" * size)
+        assert header[0] == 0x82 and payload == b"x" * size  # FIN + binary, unmasked
+        if size < 126:
+            assert header[1:] == bytes([size])
+        elif size < 65536:
+            assert header[1] == 126 and struct.unpack("!H", header[2:])[0] == size
+        else:
+            assert header[1] == 127 and struct.unpack("!Q", header[2:])[0] == size
+    header, payload = wire.websocket_frame("é")
+    assert header == b"\x81\x02" and payload == "é".encode()

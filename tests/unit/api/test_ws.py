@@ -14,6 +14,7 @@ from PIL import Image
 
 from tests.support.vectors import load
 from toucan_nb.runtime import events as ev
+from toucan_nb.runtime.preview import EncodedPreview
 
 FLAGS = {"type": "feature_flags", "data": {"supports_preview_metadata": True}}
 
@@ -136,7 +137,7 @@ def test_progress_state_is_a_full_snapshot(server):
     assert list(states[-1]["data"]["nodes"]["2"]) == list(vec["data"]["nodes"]["2"])
 
 
-class CountingPreview(ev.EncodedPreview):
+class CountingPreview(EncodedPreview):
     calls = 0
 
     def encoded(self) -> bytes:

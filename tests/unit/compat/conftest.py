@@ -19,7 +19,7 @@ import toucan_nb.compat as compat
 from toucan_nb.runtime import events as ev
 from toucan_nb.runtime import folders
 from toucan_nb.runtime.context import current_node
-from toucan_nb.runtime.errors import ExecutionInterrupted
+from toucan_nb.runtime.errors import ExecutionInterruptedError
 from toucan_nb.runtime.folders import Folders
 from toucan_nb.runtime.registry import NodeRegistry
 
@@ -78,7 +78,7 @@ class FakeHooks:
         self.checks += 1
         if self.interrupted:
             self.interrupted = False
-            raise ExecutionInterrupted("Processing interrupted")
+            raise ExecutionInterruptedError("Processing interrupted")
 
     def send_text(self, node_id: str, text: str) -> None:
         self.texts.append((node_id, text))

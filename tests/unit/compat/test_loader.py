@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from toucan_nb.runtime.folders import Folders
-from toucan_nb.runtime.loader import apply_extra_model_paths, load_custom_nodes
+from toucan_nb.runtime.loader import apply_extra_model_paths, load_custom_nodes, load_pack
 from toucan_nb.runtime.registry import NodeRegistry
 
 from .conftest import PACKS_DIR
@@ -49,7 +49,7 @@ def test_loads_the_test_packs(runtime, caplog):
     registry = NodeRegistry()
     with caplog.at_level(logging.WARNING, logger="toucan_nb.runtime.loader"):
         report = load_custom_nodes(registry, [PACKS_DIR])
-    assert sorted(r.name for r in report.loaded) == ["single_file_pack", "testing_pack"]
+    assert sorted(r.name for r in report.loaded) == ["mixed_v1_v3_pack", "single_file_pack", "testing_pack", "v3_pack"]
     assert [r.name for r in report.failed] == ["broken_pack"]
     broken = report.find("broken_pack")
     assert broken is not None and not broken.ok and "fails on import on purpose" in broken.error
@@ -138,21 +138,123 @@ def test_skipped_entries(runtime, tmp_path):
     assert report.skipped == (str(folder / "kept.py"),)
 
 
-def test_packs_without_v1_mappings_fail(runtime, tmp_path):
+def test_packs_without_nodes_fail(runtime, tmp_path):
     folder = tmp_path / "custom_nodes"
     folder.mkdir()
-    write_pack(folder, "v3_pack", """
-        async def comfy_entrypoint():
-            raise AssertionError("V3 packs are not loaded")
-    """)
     write_pack(folder, "empty_pack", "X = 1\n")
     (folder / "no_init").mkdir()
+    write_pack(folder, "not_callable", "comfy_entrypoint = 3\n")
+    write_pack(folder, "no_extension", "def comfy_entrypoint():\n    return object()\n")
+    write_pack(folder, "not_a_list", """
+        from comfy_api.latest import ComfyExtension
+
+        class Extension(ComfyExtension):
+            async def get_node_list(self):
+                return ()
+
+        async def comfy_entrypoint():
+            return Extension()
+    """)
+    write_pack(folder, "raising", """
+        async def comfy_entrypoint():
+            raise RuntimeError("entrypoint broke")
+    """)
     report = load_custom_nodes(NodeRegistry(), [str(folder)])
     errors = {r.name: r.error for r in report.failed}
-    assert set(errors) == {"v3_pack", "empty_pack", "no_init"} and not report.loaded
-    assert "comfy_entrypoint" in errors["v3_pack"] and "NODE_CLASS_MAPPINGS" in errors["empty_pack"]
+    assert set(errors) == {"empty_pack", "no_init", "not_callable", "no_extension", "not_a_list", "raising"}
+    assert not report.loaded
+    assert "NODE_CLASS_MAPPINGS or comfy_entrypoint" in errors["empty_pack"]
     assert "FileNotFoundError" in errors["no_init"]
     assert str(folder / "no_init") not in sys.modules  # a failed import leaves nothing behind
+    assert "comfy_entrypoint is not callable" in errors["not_callable"]
+    assert "did not return a ComfyExtension" in errors["no_extension"]
+    assert "did not return a list of nodes" in errors["not_a_list"]
+    assert "Error while calling comfy_entrypoint: entrypoint broke" in errors["raising"]
+
+
+V3_NODE = """
+    from comfy_api.latest import io
+
+    class Node(io.ComfyNode):
+        @classmethod
+        def define_schema(cls):
+            return io.Schema(node_id={node_id!r}, display_name={display!r}, outputs=[io.String.Output()])
+
+        @classmethod
+        def execute(cls):
+            return io.NodeOutput({node_id!r})
+"""
+
+
+def test_v3_packs_register_the_classes_of_their_extension(runtime, tmp_path):
+    folder = tmp_path / "custom_nodes"
+    folder.mkdir()
+    write_pack(folder, "sync_v3", V3_NODE.format(node_id="SyncV3", display="Sync V3") + """
+    from comfy_api.latest import ComfyExtension
+
+    class Extension(ComfyExtension):
+        async def get_node_list(self):
+            return [Node]
+
+    def comfy_entrypoint():  # a plain function works as well as a coroutine
+        return Extension()
+    """)
+    write_pack(folder, "shadowing", V3_NODE.format(node_id="Builtin", display="Shadowing V3") + """
+    from comfy_api.v0_0_2 import ComfyExtension
+
+    class Extension(ComfyExtension):
+        async def get_node_list(self):
+            return [Node]
+
+    async def comfy_entrypoint():
+        return Extension()
+    """)
+
+    class Builtin:
+        pass
+
+    registry = NodeRegistry()
+    registry.register("Builtin", Builtin)
+    report = load_custom_nodes(registry, [str(folder)])
+    assert not report.failed
+    assert report.find("sync_v3").node_types == ("SyncV3",) and report.find("shadowing").node_types == ()
+    assert registry.display_name("SyncV3") == "Sync V3"
+    assert registry.get("SyncV3").RELATIVE_PYTHON_MODULE == "custom_nodes.sync_v3"
+    assert registry.node_info("SyncV3")["python_module"] == "custom_nodes.sync_v3"
+    # A built-in name is kept, but (as for V1 packs) its display name is not protected.
+    assert registry.get("Builtin") is Builtin and registry.display_name("Builtin") == "Shadowing V3"
+
+
+def test_the_v3_test_pack_and_the_mixed_pack(runtime):
+    registry = NodeRegistry()
+    v3_result = load_pack(registry, os.path.join(PACKS_DIR, "v3_pack"))
+    mixed = load_pack(registry, os.path.join(PACKS_DIR, "mixed_v1_v3_pack.py"))
+    assert v3_result.ok and mixed.ok, (v3_result.error, mixed.error)
+    assert "ComfySwitchNode" in v3_result.node_types and "V3TestExpandPower" in v3_result.node_types
+    assert registry.python_module("ComfySwitchNode") == "custom_nodes.v3_pack"
+    assert registry.display_name("ComfySwitchNode") == "Switch"
+    assert registry.display_name("LatentBatch") is None  # no display name in its schema
+    # QUIRK(execution.md §1.10): with NODE_CLASS_MAPPINGS present, comfy_entrypoint is not used.
+    assert mixed.node_types == ("MixedV1Join", "MixedV3Upper") and "MixedIgnored" not in registry
+    info = registry.object_info()
+    assert info["MixedV1Join"]["display_name"] == "Mixed V1 Join" and "output_tooltips" not in info["MixedV1Join"]
+    assert info["MixedV3Upper"]["output_tooltips"] == [None] and info["MixedV3Upper"]["output_node"] is True
+    assert info["MixedV3Upper"]["python_module"] == "custom_nodes.mixed_v1_v3_pack"
+
+
+def test_a_v3_class_in_mappings_is_named_by_its_schema(runtime, tmp_path):
+    folder = tmp_path / "custom_nodes"
+    folder.mkdir()
+    write_pack(folder, "renamed", V3_NODE.format(node_id="SchemaName", display=None) + """
+    NODE_CLASS_MAPPINGS = {"MappingKey": Node}
+    NODE_DISPLAY_NAME_MAPPINGS = {"MappingKey": "From the mapping"}
+    """)
+    registry = NodeRegistry()
+    load_custom_nodes(registry, [str(folder)])
+    info = registry.object_info()["MappingKey"]
+    # QUIRK(execution.md §1.9): the entry is the class's own description.
+    assert info["name"] == "SchemaName" and info["display_name"] is None
+    assert info["python_module"] == "custom_nodes.renamed"
 
 
 def test_web_directories(runtime, tmp_path):

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from toucan_nb.runtime.errors import ExecutionInterrupted
+from toucan_nb.runtime.errors import ExecutionInterruptedError
 
 from .conftest import FakeHooks, running
 
@@ -53,7 +53,7 @@ def test_interrupt_raises_from_progress_bar_once(runtime, hooks):
     import comfy.model_management as mm
     from comfy.utils import ProgressBar
 
-    assert mm.InterruptProcessingException is ExecutionInterrupted
+    assert mm.InterruptProcessingException is ExecutionInterruptedError
     hooks.interrupted = True
     with running(hooks):
         bar = ProgressBar(5)
@@ -120,7 +120,7 @@ def test_throw_exception_if_processing_interrupted(runtime, hooks):
     with running(hooks):
         mm.throw_exception_if_processing_interrupted()
         hooks.interrupted = True
-        with pytest.raises(ExecutionInterrupted):
+        with pytest.raises(ExecutionInterruptedError):
             mm.throw_exception_if_processing_interrupted()
         mm.throw_exception_if_processing_interrupted()
     mm.throw_exception_if_processing_interrupted()  # no prompt: nothing to check
@@ -137,7 +137,7 @@ def test_processing_interrupted_does_not_consume_the_interrupt(runtime, hooks):
         assert mm.processing_interrupted() is True
         # Re-armed in the runtime, so the executor's own check before the next node still fires.
         assert hooks.interrupted is True and runtime.interrupts == ["prompt-1", "prompt-1"]
-        with pytest.raises(ExecutionInterrupted):
+        with pytest.raises(ExecutionInterruptedError):
             mm.throw_exception_if_processing_interrupted()
         assert mm.processing_interrupted() is False
     assert mm.processing_interrupted() is False
@@ -151,7 +151,7 @@ def test_processing_interrupted_without_a_runtime_to_rearm(runtime, hooks):
         assert mm.processing_interrupted() is True  # runtime.interrupt() did not reach this prompt
         assert hooks.interrupted is False
         assert mm.processing_interrupted() is True
-        with pytest.raises(ExecutionInterrupted):
+        with pytest.raises(ExecutionInterruptedError):
             mm.throw_exception_if_processing_interrupted()
         mm.throw_exception_if_processing_interrupted()
 

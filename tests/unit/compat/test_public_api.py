@@ -25,11 +25,6 @@ def test_versions_and_singletons(runtime):
     assert not asyncio.iscoroutinefunction(v2.ComfyAPISync().execution.set_progress)
 
 
-def test_no_v3_io_api(runtime):
-    with pytest.raises(ImportError):
-        from comfy_api.latest import io  # noqa: F401
-
-
 def test_async_set_progress_uses_the_running_node(runtime, hooks):
     from comfy_api.v0_0_2 import ComfyAPI
 

@@ -20,12 +20,12 @@ def registry() -> NodeRegistry:
 @pytest.fixture(scope="session")
 def runtime(tmp_path_factory):
     """A started Runtime with the built-in nodes and the test classes (shared: starting costs seconds)."""
+    from toucan_nb.host.assembly import start_runtime
     from toucan_nb.notebook.session import attach
     from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
 
     base = tmp_path_factory.mktemp("toucan_rt")
-    rt = Runtime(RuntimeConfig(base_dir=str(base), persist=False))
-    rt.start()
+    rt = start_runtime(Runtime(RuntimeConfig(base_dir=str(base), persist=False)))
     for name, cls in RUNNING_NODES.items():
         rt.registry.register(name, cls)
     attach(rt)

@@ -11,7 +11,7 @@ from toucan_nb.notebook.capture import CAPTURE_CLASS_TYPE, install_capture
 from toucan_nb.notebook.graph import Workflow
 from toucan_nb.notebook.namespace import NodeNamespace
 from toucan_nb.runtime import events as ev
-from toucan_nb.runtime.errors import ExecutionInterrupted, NodeExecutionError, PromptValidationError
+from toucan_nb.runtime.errors import ExecutionInterruptedError, NodeExecutionError, PromptValidationError
 
 from .nodes_for_tests import Gate
 
@@ -145,7 +145,7 @@ def test_cancel_interrupts_a_running_prompt(nodes, opts, gate):
     handle = nodes.Gate(value=1, key="b").queue(**opts)
     assert gate.started.wait(TIMEOUT)
     assert handle.cancel() is True
-    with pytest.raises(ExecutionInterrupted):
+    with pytest.raises(ExecutionInterruptedError):
         handle.wait(TIMEOUT)
     assert handle.status == "interrupted"
     assert handle.cancel() is False
@@ -178,7 +178,7 @@ def test_keyboard_interrupt_while_waiting_cancels_the_prompt(nodes, opts, gate, 
     with pytest.raises(KeyboardInterrupt):
         handle.wait()
     monkeypatch.undo()
-    with pytest.raises(ExecutionInterrupted):
+    with pytest.raises(ExecutionInterruptedError):
         handle.wait(TIMEOUT)
 
 

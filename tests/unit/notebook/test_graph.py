@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from toucan_nb.notebook.graph import NodeCall, Output, RawLink, Workflow, active_workflow
+from toucan_nb.notebook.graph import Output, RawLink, Workflow, WorkflowNode, active_workflow
 from toucan_nb.notebook.namespace import NodeNamespace
 
 
@@ -17,7 +17,7 @@ def nodes(registry):
 
 def test_outputs_are_indexable_by_position_and_name_and_unpack(nodes):
     src = nodes.Source(width=8)
-    assert isinstance(src, NodeCall)
+    assert isinstance(src, WorkflowNode)
     assert src[0] == src["image"] == Output(src, 0)
     assert src[1] == src["mask"] == src["MASK"]  # a unique RETURN_TYPES entry works too
     assert src[-1] == src[1]

@@ -8,7 +8,7 @@ from typing import Literal
 import jedi
 import pytest
 
-from toucan_nb.notebook.graph import NodeCall, Output, Workflow
+from toucan_nb.notebook.graph import Output, Workflow, WorkflowNode
 from toucan_nb.notebook.namespace import NodeNamespace
 from toucan_nb.notebook.node_function import make_node_function, python_name
 from toucan_nb.notebook.spec import registry_spec
@@ -43,7 +43,7 @@ def test_annotations_follow_input_types(registry):
     assert params["mode"].annotation == Literal["normal", "multiply", "screen"]
     assert params["image1"].annotation == "IMAGE"
     assert inspect.signature(fn(registry, "Blend")).return_annotation is Output
-    assert inspect.signature(fn(registry, "Source")).return_annotation is NodeCall
+    assert inspect.signature(fn(registry, "Source")).return_annotation is WorkflowNode
 
 
 def test_docstring_lists_description_inputs_ranges_options_and_outputs(registry):

@@ -38,6 +38,27 @@ def test_registered_class_appears_in_object_info_and_nodes_and_runs(runtime):
     assert nodes.NbScale(x=21).run(runtime=runtime, progress=False, timeout=30) == 42
 
 
+def test_a_v3_class_registers_under_its_schema_and_runs(runtime):
+    from toucan_nb.compat.v3 import io
+
+    class Triple(io.ComfyNode):
+        @classmethod
+        def define_schema(cls):
+            return io.Schema(node_id="NbTriple", display_name="Triple (V3)", category="notebook",
+                             inputs=[io.Int.Input("x", default=1)], outputs=[io.Int.Output()])
+
+        @classmethod
+        def execute(cls, x):
+            return io.NodeOutput(x * 3)
+
+    nodes = NodeNamespace(runtime.registry)
+    register(Triple, runtime=runtime)
+    info = runtime.object_info()["NbTriple"]
+    assert info["display_name"] == "Triple (V3)" and info["python_module"] == "custom_nodes.notebook"
+    assert info["input"]["required"]["x"] == ("INT", {"default": 1})
+    assert nodes.NbTriple(x=4).run(runtime=runtime, progress=False, timeout=30) == 12
+
+
 def test_re_running_the_cell_replaces_the_class(runtime):
     nodes = NodeNamespace(runtime.registry)
     register(make_class(2), name="NbReplace", runtime=runtime)

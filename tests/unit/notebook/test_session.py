@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from toucan_nb.host import assembly
 from toucan_nb.notebook import session
 from toucan_nb.notebook.capture import CAPTURE_CLASS_TYPE
 from toucan_nb.runtime import runtime as runtime_module
@@ -34,6 +35,8 @@ class FakeRuntime:
 def fake(monkeypatch, tmp_path):
     FakeRuntime.created.clear()
     monkeypatch.setattr(runtime_module, "Runtime", FakeRuntime)
+    # The host's start-up (nodes, compat, the executor thread) is not what these tests are about.
+    monkeypatch.setattr(assembly, "start_runtime", FakeRuntime.start)
     monkeypatch.setattr(session, "_runtime", None)
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TOUCAN_NB_HOME", raising=False)

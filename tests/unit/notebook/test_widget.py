@@ -11,7 +11,8 @@ import pytest
 
 from toucan_nb.notebook.widget import ProgressWidget
 from toucan_nb.runtime import events as ev
-from toucan_nb.runtime.events import EncodedPreview, EventBus
+from toucan_nb.runtime.events import EventBus
+from toucan_nb.runtime.preview import EncodedPreview
 
 TIMEOUT = 10
 PROMPT = {"1": {"class_type": "Sampler", "inputs": {}}, "2": {"class_type": "SaveImage", "inputs": {}}}

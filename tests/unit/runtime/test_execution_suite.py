@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from toucan_nb.host.assembly import start_runtime
 from toucan_nb.runtime import events as ev
 from toucan_nb.runtime.errors import PromptValidationError
 from toucan_nb.runtime.graph_utils import GraphBuilder
@@ -92,8 +93,8 @@ class Client:
 @pytest.fixture(scope="module", params=list(CONFIGS))
 def runtime(request, tmp_path_factory):
     mode, size = CONFIGS[request.param]
-    rt = Runtime(RuntimeConfig(base_dir=str(tmp_path_factory.mktemp("suite")), cache_mode=mode, cache_size=size,
-                               custom_node_dirs=[PACKS], persist=False)).start()
+    rt = start_runtime(Runtime(RuntimeConfig(base_dir=str(tmp_path_factory.mktemp("suite")), cache_mode=mode,
+                                             cache_size=size, custom_node_dirs=[PACKS], persist=False)))
     rt.cache_name = request.param
     yield rt
     rt.stop()

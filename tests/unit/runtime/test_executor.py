@@ -237,6 +237,18 @@ def test_interrupt_lands_within_100ms_for_a_node_reporting_progress(executor):
     assert [m[0] for m in result.messages][-1] == "execution_interrupted"
 
 
+def test_interrupt_belongs_to_the_running_prompt_only(executor):
+    assert executor.running_prompt_id is None
+    assert executor.interrupt("p") is False  # nothing runs: no prompt of that id to interrupt
+    assert executor.interrupt() is True  # "interrupt whatever runs": nothing does, so nothing happens
+    seen_running = []
+    executor.bus.subscribe(lambda e: seen_running.append(executor.running_prompt_id)
+                           if isinstance(e, ev.Executing) and e.node else None)
+    result = run(executor, add_graph(), prompt_id="next")
+    assert result.success and not result.interrupted  # the idle interrupt did not carry over
+    assert set(seen_running) == {"next"} and executor.running_prompt_id is None
+
+
 def test_is_changed_nan_reruns_node_and_descendants(executor):
     prompt = {"1": {"class_type": "Const", "inputs": {"value": 1.0}},
               "2": {"class_type": "Volatile", "inputs": {"value": ["1", 0]}},

@@ -134,20 +134,6 @@ def test_free_memory_drops_caches(runtime):
     assert seen[-1].nodes == []
 
 
-def test_builtin_nodes_and_object_info(tmp_path):
-    rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), persist=False)).start()
-    try:
-        assert "SaveImage" in rt.object_info() and rt.object_info("Nope") == {}
-        entry = rt.run({
-            "1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}},
-            "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
-            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "t"}},
-        }, timeout=60)
-        assert entry.outputs == {"3": {"images": [{"filename": "t_00001_.png", "subfolder": "", "type": "output"}]}}
-    finally:
-        rt.stop()
-
-
 def test_temp_dir_emptied_at_start_but_never_one_holding_other_folders(tmp_path):
     temp = tmp_path / "temp"
     temp.mkdir()

@@ -5,7 +5,8 @@
   and waits until the runtime has started.
 * Bodies are streamed into memory up to the limit; a chunked body that grows past it is refused.
 * `json_body()` parses whatever the Content-Type says (protocol.md §1); bad JSON is a 400.
-* Errors go through `write_error` -> `errors.error_response`; handlers only raise.
+* Errors go through `errors.ErrorResponseMixin.write_error` -> `errors.error_response`; handlers
+  only raise.
 * Every GET also answers HEAD.
 
 Runs on the IO loop thread.
@@ -21,13 +22,14 @@ from urllib.parse import unquote
 
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
-from toucan_nb.api.errors import JSON_CONTENT_TYPE, bad_request, error_response, is_expected
+from toucan_nb.api.errors import JSON_CONTENT_TYPE, ErrorResponseMixin, bad_request, is_expected
 from toucan_nb.api.middleware import GuardMixin
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from toucan_nb.api.context import ApiContext
+    from toucan_nb.runtime.interface import RuntimeInterface
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ _MISSING: Any = object()
 
 
 @stream_request_body
-class ApiHandler(GuardMixin, RequestHandler):
+class ApiHandler(GuardMixin, ErrorResponseMixin, RequestHandler):
     """Base of the route handlers; subclasses implement `get`/`post`/... and only raise on errors."""
 
     def initialize(self, ctx: ApiContext) -> None:
@@ -48,7 +50,7 @@ class ApiHandler(GuardMixin, RequestHandler):
         self._body_too_large = False
 
     @property
-    def runtime(self) -> Any:
+    def runtime(self) -> RuntimeInterface:
         return self.ctx.runtime
 
     def prepare(self) -> Awaitable[None] | None:
@@ -133,17 +135,6 @@ class ApiHandler(GuardMixin, RequestHandler):
         self.set_status(status)
         self.clear_header("Content-Type")
         self.finish()
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        exc = kwargs.get("exc_info", (None, None, None))[1]
-        resp = error_response(exc, status_code)
-        self.set_status(resp.status)
-        if resp.content_type is None:
-            self.clear_header("Content-Type")
-            self.finish()
-            return
-        self.set_header("Content-Type", resp.content_type)
-        self.finish(resp.body)
 
     def log_exception(self, typ: type[BaseException] | None, value: BaseException | None,
                       tb: TracebackType | None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from toucan_nb.api.errors import bad_request
 from toucan_nb.api.handlers.base import ApiHandler
 from toucan_nb.runtime.errors import BadRequestError, PromptValidationError
+from toucan_nb.runtime.interface import RuntimeInterface, Submission
 
 
 def _prompt_error(kind: str, message: str, details: str) -> PromptValidationError:
@@ -43,7 +44,7 @@ class PromptHandler(ApiHandler):
                          "node_errors": submission.node_errors})
 
 
-def queue_prompt(runtime: Any, body: Any) -> Any:
+def queue_prompt(runtime: RuntimeInterface, body: Any) -> Submission:
     """POST /prompt after JSON parsing: on-prompt hooks, numbering, checks, `runtime.submit`.
 
     Runs on the IO loop thread. Raises PromptValidationError / BadRequestError.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from toucan_nb_server.relay import PromptsInFlight
+from toucan_nb_server.prompts_in_flight import PromptsInFlight
 
 
 def frame(kind: str, **data: object) -> str:
@@ -40,3 +40,19 @@ def test_blocker_notice_does_not_end_the_prompt():
     prompts.observe(frame("execution_start", prompt_id="b", timestamp=1))
     prompts.observe(frame("execution_error", prompt_id="b", node_id="2", exception_type="ExecutionBlocked"))
     assert len(prompts.lost_frames()) == 2
+
+
+def test_lost_frames_have_the_kernels_own_shapes():
+    # The extension writes these two frames itself (it does not load the runtime): they must be
+    # what the route set would send, key for key and byte for byte.
+    from toucan_nb.api import wire
+    from toucan_nb.runtime import events as ev
+
+    prompts = PromptsInFlight()
+    prompts.observe(frame("execution_start", prompt_id="p", timestamp=1))
+    error_frame, done_frame = prompts.lost_frames()
+    error = json.loads(error_frame)["data"]
+    expected = ev.execution_error("p", ev.NodeFailure("", error["exception_message"], error["exception_type"]),
+                                  timestamp=error["timestamp"])
+    assert error_frame == wire.json_frame(expected.name, expected.data())
+    assert done_frame == wire.event_frame(ev.Executing(node=None, prompt_id="p"))
