@@ -276,7 +276,8 @@ def load_patches(lora: Mapping[str, torch.Tensor], key_map: Mapping[str, str]) -
         if f"{name}.hada_w1_a" in lora:
             t1, t2 = lora.get(f"{name}.hada_t1"), lora.get(f"{name}.hada_t2")
             parts = [f"{name}.hada_{p}" for p in ("w1_a", "w1_b", "w2_a", "w2_b")]
-            patches[target] = LoHaPatch(*(lora[p] for p in parts), alpha, t1, t2, dora)
+            w1a, w1b, w2a, w2b = (lora[p] for p in parts)
+            patches[target] = LoHaPatch(w1a, w1b, w2a, w2b, alpha, t1, t2, dora)
             used.update(parts)
             if t1 is not None:
                 used.update((f"{name}.hada_t1", f"{name}.hada_t2"))
