@@ -280,6 +280,16 @@ def record_sd15() -> dict:
 
     out["inpaint"] = record_inpaint(vae, clip)
 
+    # End to end, as ComfyUI's default workflow: KSampler (ancestral, so the step noise counts) + VAEDecode.
+    import nodes
+    import utils.extra_config  # noqa: F401
+
+    pos = clip.encode_from_tokens_scheduled(clip.tokenize("a photo of a (cat:1.2)"))
+    neg = clip.encode_from_tokens_scheduled(clip.tokenize("blurry"))
+    sampled = nodes.common_ksampler(model, 42, 4, 7.0, "euler_ancestral", "normal", pos, neg,
+                                    {"samples": torch.zeros(1, 4, 8, 8)})[0]["samples"]
+    out["ksampler"] = {"latent": summary(sampled), "image": summary(vae.decode(sampled))}
+
     collect = _Collect()
     logging.getLogger().addHandler(collect)
     lora = comfy.utils.load_torch_file(str(lora_path), safe_load=True)
@@ -303,8 +313,12 @@ def record_sd15() -> dict:
 
 
 def record_inpaint(vae, clip) -> dict:
-    import nodes
-    import utils.extra_config  # noqa: F401  (ComfyUI's root utils package, before `nodes`)
+    import importlib
+
+    # ComfyUI's root `utils` package must be imported before `nodes`, which puts comfy/ (and its
+    # utils.py) first on sys.path. A call, so that import sorting cannot move it after `nodes`.
+    importlib.import_module("utils.extra_config")
+    nodes = importlib.import_module("nodes")
 
     pixels = tensor(24, (1, 28, 36, 3), "uniform")
     mask = tensor(25, (1, 14, 18), "uniform")

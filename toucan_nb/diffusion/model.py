@@ -7,7 +7,7 @@ prediction type; sampling/model_sampling.py), `latent_format`, `apply_model` (th
 output for already-scaled inputs), `encode_adm` (SDXL's pooled text + six 256-wide sinusoidal
 embeddings of height, width, crop_h, crop_w, target_height, target_width, defaulting to 768, 768,
 0, 0 and the size; the refiner's height, width, crops and aesthetic score 6, or 2.5 for negative
-prompts), `concat_cond` (inpainting UNets' mask + masked-image channels) and the memory estimate
+prompts), `concat_cond` (inpainting UNets' mask + masked-image channels, built by sampling/concat.py) and the memory estimate
 ComfyUI's cond batcher uses. The network is moved to the device and patched on first use
 (memory.py). Executor thread.
 """
@@ -19,16 +19,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from toucan_nb.diffusion import memory
 from toucan_nb.diffusion.detection import Prediction, UnsupportedModelError
 from toucan_nb.diffusion.families import Family
 from toucan_nb.diffusion.patcher import ModelPatcher, WeightAdapter
 from toucan_nb.diffusion.unet import UNetConfig, UNetModel, timestep_embedding
-
-# The latent of an all-black image, per channel: what inpainting UNets see when no mask is given.
-_BLANK_INPAINT = (0.8223, -0.6876, 0.6364, 0.1380)
 
 
 class DiffusionModel:
@@ -144,26 +140,9 @@ class DiffusionModel:
         """Mask and masked-image latent channels for inpainting UNets ([B, 5, h, w]), else None."""
         if not self.is_inpaint:
             return None
-        noise: torch.Tensor = params["noise"]
-        device = params.get("device", noise.device)
-        mask = params.get("concat_mask", params.get("denoise_mask"))
-        image = params.get("concat_latent_image")
-        image = params.get("latent_image") if image is None else self.process_latent_in(image)
-        if mask is None:
-            blank = torch.ones_like(noise)
-            for c, value in enumerate(_BLANK_INPAINT):
-                blank[:, c] *= value
-            return torch.cat([torch.ones_like(noise)[:, :1], blank], dim=1)
-        if image.shape[1:] != noise.shape[1:]:
-            image = _resize_center(image, noise.shape[-1], noise.shape[-2])
-        image = resize_to_batch_size(image, noise.shape[0])
-        if mask.ndim == noise.ndim:
-            mask = mask[:, :1]
-        mask = mask.reshape((-1, 1) + tuple(mask.shape[-2:]))
-        if mask.shape[-2:] != noise.shape[-2:]:
-            mask = _resize_center(mask, noise.shape[-1], noise.shape[-2])
-        mask = resize_to_batch_size(mask.round(), noise.shape[0])
-        return torch.cat([mask.to(device), image.to(device)], dim=1)
+        from toucan_nb.diffusion.sampling.concat import inpaint_concat
+
+        return inpaint_concat(params, self.latent_format)
 
     # -- memory ------------------------------------------------------------------------------
     def memory_required(self, input_shape: Sequence[int]) -> float:
@@ -184,35 +163,6 @@ def sdxl_adm(pooled: torch.Tensor, values: Sequence[float]) -> torch.Tensor:
     parts = [timestep_embedding(torch.Tensor([v]), 256) for v in values]
     flat = torch.flatten(torch.cat(parts)).unsqueeze(dim=0).repeat(pooled.shape[0], 1)
     return torch.cat((pooled.to(flat.device), flat), dim=1)
-
-
-def resize_to_batch_size(tensor: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Repeat or subsample along the batch as ComfyUI does (nearest index, evenly spread)."""
-    n = tensor.shape[0]
-    if n == batch_size:
-        return tensor
-    if batch_size <= 1:
-        return tensor[:batch_size]
-    if batch_size < n:
-        scale = (n - 1) / (batch_size - 1)
-        index = [min(round(i * scale), n - 1) for i in range(batch_size)]
-    else:
-        scale = n / batch_size
-        index = [min(math.floor((i + 0.5) * scale), n - 1) for i in range(batch_size)]
-    return tensor[index]
-
-
-def _resize_center(samples: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """Bilinear resize after a centre crop to the target aspect ratio."""
-    old_h, old_w = samples.shape[-2], samples.shape[-1]
-    old_aspect, new_aspect = old_w / old_h, width / height
-    x = y = 0
-    if old_aspect > new_aspect:
-        x = round((old_w - old_w * (new_aspect / old_aspect)) / 2)
-    elif old_aspect < new_aspect:
-        y = round((old_h - old_h * (old_aspect / new_aspect)) / 2)
-    cropped = samples.narrow(-2, y, old_h - 2 * y).narrow(-1, x, old_w - 2 * x)
-    return F.interpolate(cropped, size=(height, width), mode="bilinear")
 
 
 def _default_sampling(prediction: Prediction) -> Any:

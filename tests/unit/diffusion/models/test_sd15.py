@@ -3,6 +3,7 @@ inpainting inputs and LoRA (goldens/sd15.json; the inputs are the recorder's).""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -151,3 +152,32 @@ def test_lora_key_maps_match_comfyui(sd15):
     model, clip, _ = sd15
     assert_key_map(lora_mod.unet_key_map(model), G["key_maps"]["unet"], text_encoder=False)
     assert_key_map(lora_mod.clip_key_map(clip), G["key_maps"]["clip"], text_encoder=True)
+
+
+def test_default_workflow_end_to_end(sd15):
+    """KSampler (euler_ancestral, 4 steps, cfg 7, seed 42) on an empty latent, then VAEDecode."""
+    from toucan_nb.diffusion.sampling.ksampler import common_ksampler
+    from toucan_nb.diffusion.sampling.model import DenoiserModel
+
+    model, clip, vae = sd15
+    assert isinstance(model, DenoiserModel)
+    pos = clip.encode_from_tokens_scheduled(clip.tokenize("a photo of a (cat:1.2)"))
+    neg = clip.encode_from_tokens_scheduled(clip.tokenize("blurry"))
+    latent = common_ksampler(model, 42, 4, 7.0, "euler_ancestral", "normal", pos, neg,
+                             {"samples": torch.zeros(1, 4, 8, 8)})["samples"]
+    assert_close(latent, G["ksampler"]["latent"], "sd15 KSampler euler_ancestral 4 steps (latent)")
+    assert_image_close(vae.decode(latent), G["ksampler"]["image"], "sd15 KSampler + VAEDecode (image)")
+
+
+def test_inpainting_unet_concat_channels(sd15):
+    model = sd15[0]
+    assert model.concat_cond({"noise": torch.zeros(1, 4, 8, 8)}) is None
+    inpaint = model.clone()
+    inpaint.unet_config = dataclasses.replace(model.unet_config, in_channels=9)
+    noise = torch.zeros(2, 4, 8, 8)
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., :32, :] = 1.0
+    channels = inpaint.concat_cond({"noise": noise, "device": torch.device("cpu"), "denoise_mask": mask,
+                                    "latent_image": torch.ones(1, 4, 8, 8)})
+    assert channels.shape == (2, 5, 8, 8)
+    assert torch.equal(channels[:, 0, :4], torch.ones(2, 4, 8)) and torch.equal(channels[:, 0, 4:], torch.zeros(2, 4, 8))
