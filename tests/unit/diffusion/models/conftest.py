@@ -21,12 +21,13 @@ from toucan_nb.runtime import device
 from .goldens import ERRORS, golden
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def cpu_runtime() -> Iterator[None]:
     """The goldens are ComfyUI's CPU numbers: run on the CPU (fp32 UNet and VAE) whatever the machine has.
 
     One intra-op thread: on a shared, loaded machine torch's spinning worker threads make these small
     forward passes several times slower (measured 3-10x at load 7 on 2 cores); results agree either way.
+    Package-scoped, so both settings are restored before other test packages run.
     """
     device.configure(cpu=True)
     threads = torch.get_num_threads()
