@@ -36,7 +36,9 @@ class PromptsInFlight:
             message = json.loads(frame)
             kind, data = message["type"], message["data"]
             prompt_id = data["prompt_id"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
+            return  # not an event this class tracks (a custom node may send any data under these types)
+        if not isinstance(prompt_id, str):
             return
         if kind == "execution_start":
             self._running[prompt_id] = ""

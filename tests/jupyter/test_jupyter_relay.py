@@ -163,6 +163,35 @@ async def test_encoded_slash_in_userdata_reaches_the_kernel(toucan, start_fake_k
     assert body_json(moved)["query"] == "overwrite=true"
 
 
+async def test_bad_input_passes_through_the_relay_untouched(toucan, start_fake_kernel, same_origin):
+    # Issue 9's families (deep JSON, long and deep paths, NUL, odd encodings) are the kernel's to
+    # judge: the relay forwards them byte for byte and never answers 5xx itself.
+    kernel_id = await start_fake_kernel()
+    deep = "[" * 5000 + "]" * 5000
+    long_name = "a" * 300
+    deep_path = "a%2F" * 3000
+    cases = [
+        ("api/prompt", "POST", deep),
+        ("api/prompt", "POST", '{"prompt": {"1": 0}}'),
+        (f"api/userdata?dir={'a/' * 3000}", "GET", None),
+        (f"api/userdata/{long_name}", "POST", "x"),
+        (f"api/userdata/{deep_path}", "GET", None),
+        (f"kernels/{kernel_id}/api/userdata/{deep_path}/move/x.json", "POST", ""),
+        ("api/userdata/a%00b", "DELETE", None),
+        ("api/view?filename=%ff%fe&subfolder=..%2F..", "GET", None),
+        ("api/settings/%E2%80%AE", "POST", '{"a": ' * 3000 + "1" + "}" * 3000),
+    ]
+    for path, method, body in cases:
+        response = await toucan(path, method=method, body=body, headers={"Origin": same_origin})
+        assert response.code == 200, (path, response.code)
+        seen = body_json(response)
+        assert seen["path"] == "/" + path.split("?")[0].removeprefix(f"kernels/{kernel_id}/"), path
+        assert seen["body"] == (body or "")
+    for kernel in ("a" * 5000, "%00", "%ff", "..%2F.."):
+        response = await toucan(f"kernels/{kernel}/api/prompt")
+        assert 400 <= response.code < 500, (kernel, response.code)
+
+
 async def test_unknown_and_unattached_kernels(toucan, start_fake_kernel):
     silent = await start_fake_kernel(attach=False)
     response = await toucan("api/object_info")

@@ -22,15 +22,16 @@ _URL_RE = re.compile(r"To see the GUI go to: http://[^:]+:(\d+)")
 
 
 class ServeProcess:
-    """`python -m toucan_nb <flags>` on a free loopback port, with its own directories."""
+    """`python -m toucan_nb <flags>` (or another `module` with the same command line) on a free loopback
+    port, with its own directories."""
 
     def __init__(self, base: str, *flags: str, serve_word: bool = True, cpu: bool = True,
-                 ready_timeout: float = 60) -> None:
+                 ready_timeout: float = 60, module: str = "toucan_nb") -> None:
         self.base = base
         self.dirs = {name: os.path.join(base, name) for name in ("in", "out", "user", "temp")}
         for path in self.dirs.values():
             os.makedirs(path, exist_ok=True)
-        argv = [sys.executable, "-m", "toucan_nb", *(["serve"] if serve_word else []),
+        argv = [sys.executable, "-m", module, *(["serve"] if serve_word else []),
                 "--listen", "127.0.0.1", "--port", "0", *(["--cpu"] if cpu else []), "--base-directory", base,
                 "--output-directory", self.dirs["out"], "--input-directory", self.dirs["in"],
                 "--user-directory", self.dirs["user"], "--temp-directory", self.dirs["temp"], *flags]

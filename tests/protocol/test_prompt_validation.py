@@ -61,6 +61,18 @@ def test_case(server, case):
         wait_idle(server)
 
 
+MISSING_CLASS_TYPE = next(c for c in CASES if c["case"] == "missing_class_type")["response"]["body_raw"]
+
+
+@pytest.mark.parametrize("node", ["0", "null", "true", "1.5", '"class_type"', '["class_type"]', "[]", '"x"'])
+def test_a_node_that_is_not_an_object_is_invalid_prompt(server, node):
+    # ComfyUI answers a list or a string with the recorded missing_class_type body (for its node id)
+    # and crashes (500) on the others; every one of them lacks the class_type property.
+    resp = server.post("/prompt", raw='{"prompt": {"2": ' + node + "}}")
+    assert (resp.status, resp.content_type) == (400, "application/json; charset=utf-8")
+    assert resp.body.decode() == MISSING_CLASS_TYPE
+
+
 def test_nothing_was_queued_by_failures(server):
     wait_idle(server)
     assert server.get("/queue").json() == {"queue_running": [], "queue_pending": []}

@@ -2,8 +2,8 @@
 /upload/mask saving (protocol.md §9).
 
 Every client-supplied name goes through the checks here: ComfyUI's (`..` anywhere or a leading
-`/` -> 400, subfolder escape -> 403) plus ours: NUL bytes, backslashes and symlinks pointing out
-of the folder are refused too. Raises `BadRequestError`. Blocking file and image work: call from
+`/` -> 400, subfolder escape -> 403) plus ours: NUL bytes, backslashes, symlinks pointing out
+of the folder and paths too long or deep to name a file (path_limits.py) are refused too. Raises `BadRequestError`. Blocking file and image work: call from
 a worker thread.
 """
 
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
+from toucan_nb.api.json_input import ClientJsonError, parse_client_json
+from toucan_nb.api.path_limits import check_path_size
 from toucan_nb.runtime.errors import BadRequestError
 from toucan_nb.runtime.folders import Folders, inside
 
@@ -114,6 +115,7 @@ def upload_target(folders: Folders, type_name: str | None, subfolder: str, filen
     target_dir = os.path.abspath(os.path.join(upload_dir, os.path.normpath(subfolder)))
     if not inside(os.path.join(target_dir, filename), upload_dir):
         raise BadRequestError("subfolder leaves the folder")
+    check_path_size(os.path.join(subfolder, filename), os.path.join(target_dir, filename))
     return upload_dir, target_dir
 
 
@@ -148,6 +150,7 @@ def save_upload(folders: Folders, data: bytes, filename: str, *, type_name: str 
                 break
             filename = f"{stem} ({counter}){ext}"
             path = os.path.join(target_dir, filename)
+            check_path_size(os.path.join(subfolder, filename), path)  # the counter makes the name longer
             counter += 1
     if not duplicate:
         if not inside(path, target_dir):
@@ -164,8 +167,8 @@ def original_image_path(folders: Folders, original_ref: Any) -> str | None:
     """The image an /upload/mask `original_ref` names, or None when it fails a check."""
     if isinstance(original_ref, str):
         try:
-            original_ref = json.loads(original_ref)
-        except ValueError:
+            original_ref = parse_client_json(original_ref)
+        except ClientJsonError:
             return None
     if not isinstance(original_ref, dict) or not isinstance(original_ref.get("filename"), str):
         return None

@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote
 
+from toucan_nb.api.path_limits import PathSizeError, check_path_size
 from toucan_nb.runtime.errors import BadRequestError
 from toucan_nb.runtime.folders import inside, is_within
 
@@ -109,6 +110,7 @@ class UserStore:
     def user_path(self, user: str, relpath: str, *, create_parent: bool = True) -> str | None:
         """`<user root>/relpath`, or None if it would leave the user root.
 
+        Raises PathSizeError (400) for a path too long or too deep to name a file (path_limits.py).
         QUIRK(protocol.md §10): a path that still contains `%` after routing is decoded again.
         """
         root = self.user_root(user)
@@ -119,10 +121,15 @@ class UserStore:
         path = os.path.abspath(os.path.join(root, relpath))
         if not inside(path, root):
             return None
+        check_path_size(relpath, path)
         parent = os.path.dirname(path)
         if create_parent and not os.path.exists(parent):
-            # ComfyUI creates parents as a side effect, even on reads (protocol.md §10).
-            os.makedirs(parent, exist_ok=True)
+            # ComfyUI creates parents as a side effect, even on reads (protocol.md §10). When that
+            # fails (a parent is a file) the request goes on: a read finds nothing, a write fails.
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except OSError as exc:
+                log.debug("could not create %s: %s", parent, exc.strerror)
         return path
 
     # -- settings --------------------------------------------------------------------------------
@@ -149,11 +156,15 @@ class UserStore:
         """GET /userdata?dir=... (files only, dot-files skipped, paths relative to `directory`)."""
         if not directory:
             raise BadRequestError("Directory not provided", body="Directory not provided")
-        path = self.user_path(user, directory)
+        not_found = BadRequestError("Directory not found", status=404, body="Directory not found")
+        try:
+            path = self.user_path(user, directory)
+        except PathSizeError:
+            raise not_found from None  # no directory can have that name
         if path is None:
             raise BadRequestError("Invalid directory", status=403, body="Invalid directory")
         if not os.path.exists(path):
-            raise BadRequestError("Directory not found", status=404, body="Directory not found")
+            raise not_found
         root = self.user_root(user)
         pattern = os.path.join(glob.escape(path), "**", "*") if recurse else os.path.join(glob.escape(path), "*")
         out: list[Any] = []
@@ -203,11 +214,19 @@ class UserStore:
         return results
 
     # -- files -----------------------------------------------------------------------------------
-    def file_path(self, user: str, relpath: str) -> str:
-        """The path of a user file for GET/POST/DELETE (400 empty name, 403 escape)."""
+    def file_path(self, user: str, relpath: str, *, missing: str | None = None) -> str:
+        """The path of a user file for GET/POST/DELETE (400 empty name, 403 escape).
+
+        A path no file can have is a 400, or for a read (`missing` given) a 404 with that message.
+        """
         if not relpath:
             raise BadRequestError("file name is empty")
-        path = self.user_path(user, relpath)
+        try:
+            path = self.user_path(user, relpath)
+        except PathSizeError:
+            if missing is None:
+                raise
+            raise BadRequestError(missing, status=404) from None
         if path is None:
             raise BadRequestError("path leaves the user directory", status=403)
         return path
@@ -227,14 +246,14 @@ class UserStore:
         return self._describe(user, path, full_info)
 
     def delete_file(self, user: str, relpath: str) -> None:
-        path = self.file_path(user, relpath)
+        path = self.file_path(user, relpath, missing="file not found")
         if not os.path.isfile(path):
             raise BadRequestError("file not found", status=404)
         os.remove(path)
 
     def move_file(self, user: str, source: str, dest: str, *, overwrite: bool, full_info: bool) -> Any:
         """POST /userdata/{file}/move/{dest}."""
-        src = self.file_path(user, source)
+        src = self.file_path(user, source, missing="source not found")
         dst = self.file_path(user, dest)
         if not os.path.exists(src):
             raise BadRequestError("source not found", status=404)

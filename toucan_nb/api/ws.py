@@ -3,15 +3,15 @@
 On open: sid = `clientId` query value, or a new uuid4 hex; the connection replaces any earlier
 one under that sid (the earlier socket stays open but no longer receives events). The first frame
 is `status` with `sid`; if a prompt of this sid is running a node, `executing {node}` follows.
-The client's first text message, if it is valid JSON, is its only chance to send
-`feature_flags`; the server answers that one message and ignores every later one.
+The client's first text message, if it is valid JSON (`parse_client_json`: nesting is bounded),
+is its only chance to send `feature_flags`; the server answers that one message and ignores every
+later one.
 
 Runs on the IO loop thread.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Awaitable
@@ -22,6 +22,7 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from toucan_nb.api import wire
 from toucan_nb.api.clients import ClientConnection
 from toucan_nb.api.errors import ErrorResponseMixin
+from toucan_nb.api.json_input import ClientJsonError, parse_client_json
 from toucan_nb.api.middleware import check_request
 
 if TYPE_CHECKING:
@@ -77,9 +78,9 @@ class WebSocketApiHandler(ErrorResponseMixin, WebSocketHandler):
         if conn is None or conn.first_message_seen or isinstance(message, bytes):
             return
         try:
-            data = json.loads(message)
-        except ValueError:
-            log.warning("invalid JSON from WebSocket client %s", conn.sid)
+            data = parse_client_json(message)
+        except ClientJsonError as exc:
+            log.warning("invalid JSON from WebSocket client %s: %s", conn.sid, exc)
             return  # does not count as the first message (protocol.md §13.1)
         conn.first_message_seen = True
         if (isinstance(data, dict) and data.get("type") == "feature_flags"

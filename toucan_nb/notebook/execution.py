@@ -173,15 +173,12 @@ def error_from_entry(entry: Any) -> Exception | None:
             return ExecutionInterruptedError(f"prompt {entry.prompt_id} was interrupted"
                                         + (f" at node {data.get('node_id')}" if data.get("node_id") else ""))
         if name == "execution_error":
-            exc = NodeExecutionError(
+            # str() of the error names the node and shows the node's own frames (runtime/errors.py).
+            return NodeExecutionError(
                 str(data.get("node_id", "")), str(data.get("exception_message", "")).rstrip("\n"),
                 str(data.get("exception_type", "")), list(data.get("traceback") or []),
-                data.get("current_inputs") or {},
+                data.get("current_inputs") or {}, node_type=str(data.get("node_type") or ""),
             )
-            exc.add_note(f"in node {data.get('node_id')} ({data.get('node_type')}) of prompt {entry.prompt_id}")
-            if data.get("traceback"):
-                exc.add_note("node traceback:\n" + "".join(data["traceback"]).rstrip())
-            return exc
     return NodeExecutionError("", f"prompt {entry.prompt_id} failed", "", [], {})
 
 

@@ -169,12 +169,14 @@ class History:
             start = -1 if offset is None else offset
             if start < 0 and max_items is not None:
                 start = len(self._entries) - max_items
-            start = max(start, 0)
+            # Clamped to the length: islice takes no index past sys.maxsize, and clients send any integer.
+            size = len(self._entries)
+            start = min(max(start, 0), size)
             stop = None
             if max_items is not None:
                 # QUIRK(protocol.md §7): ComfyUI checks the count only after adding an entry, so
                 # `max_items` <= 0 with an explicit offset still returns one entry.
-                stop = start + max(max_items, 1)
+                stop = min(start + max(max_items, 1), size)
             selected = itertools.islice(self._entries.items(), start, stop)
             return {prompt_id: entry.to_wire() for prompt_id, entry in selected}
 

@@ -9,7 +9,7 @@ returns a `ValidationResult` (good outputs + node_errors of dropped outputs) or 
 ComfyUI recurses upstream; we walk with an explicit stack of per-node generators instead, so
 5,000-node chains validate and static cycles end the way ComfyUI's RecursionError ends them.
 Exceptions other than PromptValidationError mean ComfyUI itself would have crashed (HTTP 500),
-e.g. a prompt that is a list or a node that is not a dict.
+e.g. a prompt that is a list; a node that is not an object is an `invalid_prompt` here.
 
 V3 schema classes (execution.md §1.9) are validated by the same rules: their declared inputs are
 those of `INPUT_TYPES()` with dynamic inputs expanded for the node's own inputs, and their validator
@@ -85,6 +85,8 @@ def validate_prompt(prompt: dict[str, Any], registry: NodeRegistry,
                     partial_execution_targets: list[str] | None = None, *,
                     prompt_id: str = "") -> ValidationResult:
     """Validate `prompt` in place (execution.md §2.2); raises PromptValidationError on failure."""
+    if not isinstance(prompt, dict):
+        raise TypeError(f"a prompt maps node ids to nodes; got {type(prompt).__name__}")
     classes = registry.classes()
     outputs = _select_outputs(prompt, classes, partial_execution_targets)
     if not outputs:
@@ -130,12 +132,17 @@ def _select_outputs(prompt: Any, classes: dict[str, type], targets: list[str] | 
     outputs = []
     for node_id in prompt:
         node = prompt[node_id]
-        if "class_type" not in node:
+        # Deviation: ComfyUI tests `"class_type" not in node`, which crashes (HTTP 500) for a number,
+        # null or bool and for a string or list holding "class_type"; any node that is not an object
+        # lacks the property, so it gets the answer ComfyUI gives a list or a string.
+        if not isinstance(node, dict) or "class_type" not in node:
             raise PromptValidationError(_error(
                 "invalid_prompt", "Cannot execute because a node is missing the class_type property.",
                 f"Node ID '#{node_id}'"), {})
         class_type = node["class_type"]
-        cls = classes.get(class_type)
+        # Deviation: a class_type that is not a string (a list, an object) is unknown here; an
+        # unhashable one is a 500 in ComfyUI.
+        cls = classes.get(class_type) if isinstance(class_type, str) else None
         if cls is None:
             raise PromptValidationError(_error(
                 "invalid_prompt", f"Cannot execute because node {class_type} does not exist.",

@@ -62,6 +62,27 @@ def test_bad_uploads_are_400_json(server, runtime, fields, name):
     assert not os.path.exists(os.path.join(runtime.folders.base_dir, "x.png"))
 
 
+@pytest.mark.parametrize(("fields", "name", "error"), [
+    ({}, "a" * 256 + ".png", "File name too long"),           # was a 500 (OSError ENAMETOOLONG)
+    ({"subfolder": "a/" * 3000}, "x.png", "Path too long"),   # was a 500 (RecursionError in makedirs)
+    ({"subfolder": "d/" * 100}, "x.png", "Path nested too deeply"),
+    ({"subfolder": "a" * 300}, "x.png", "File name too long"),
+])
+def test_uploads_no_file_can_hold_are_400_and_create_nothing(server, runtime, fields, name, error):
+    resp = upload(server, fields=fields, name=name, data=b"x")
+    assert resp.status == 400 and resp.json()["error"].startswith(error)
+    assert os.listdir(runtime.folders.input_dir) == []
+
+
+def test_an_upload_at_the_limits_is_saved(server, runtime):
+    name = "a" * 251 + ".png"
+    assert upload(server, fields={"subfolder": "d/" * 98 + "d"}, name=name, data=b"x").status == 200
+    assert os.path.isfile(os.path.join(runtime.folders.input_dir, *["d"] * 99, name))
+    # A renamed duplicate would grow past 255 bytes: refused, not a 500.
+    resp = upload(server, fields={"subfolder": "d/" * 98 + "d"}, name=name, data=b"y")
+    assert resp.status == 400 and resp.json()["error"].startswith("File name too long")
+
+
 def _headers_only(srv, path: str, length: int) -> tuple[int, bytes]:
     """Send a request's headers announcing `length` body bytes, none of the body, read the answer."""
     import socket

@@ -161,3 +161,54 @@ def test_multi_user(make_server, runtime):
 def test_single_user_ignores_the_header(server):
     assert server.post("/settings/a", 1, headers={"Comfy-User": "someone"}).status == 200
     assert server.get("/settings", headers={"Comfy-User": ""}).json() == {"a": 1}
+
+
+LONG_NAME = "a" * 300
+PATHS_NO_FILE_CAN_HAVE = {
+    "a name over 255 bytes": LONG_NAME,
+    "a path over 4095 bytes": "/".join(["a" * 250] * 20),
+    "too deep for a walk": "a/" * 3000 + "x.json",
+    "deeper than the limit": "d/" * 101 + "x.json",
+}
+
+
+@pytest.mark.parametrize("rel", PATHS_NO_FILE_CAN_HAVE.values(), ids=PATHS_NO_FILE_CAN_HAVE.keys())
+@pytest.mark.parametrize("encode", [lambda p: p.replace("/", "%2F"), lambda p: p], ids=["%2F", "slash"])
+def test_paths_no_file_can_have_are_404_to_read_and_400_to_write(server, runtime, rel, encode):
+    # ComfyUI answers these with a 500 (OSError ENAMETOOLONG from os.makedirs, or RecursionError),
+    # except a single long name, where its reads find nothing (404) and its write fails (400).
+    path = encode(rel)
+    server.post("/userdata/x.json", raw=b"1")
+    listing = server.get("/userdata?dir=" + rel.replace("/", "%2F"))
+    assert (listing.status, listing.body) == (404, b"Directory not found")
+    reads = {"get": server.get("/userdata/" + path), "delete": server.request("DELETE", "/userdata/" + path),
+             "move from": server.post("/userdata/" + path + "/move/y.json")}
+    assert {what: (r.status, r.json()) for what, r in reads.items()} == {
+        "get": (404, {"error": "file not found"}), "delete": (404, {"error": "file not found"}),
+        "move from": (404, {"error": "source not found"})}
+    for what, resp in {"post": server.post("/userdata/" + path, raw=b"1"),
+                       "move to": server.post("/userdata/x.json/move/" + path)}.items():
+        assert resp.status == 400, (what, resp.status, resp.body)
+        assert resp.content_type == "application/json; charset=utf-8"
+        assert resp.json()["error"].startswith(("File name too long", "Path too long", "Path nested too deeply"))
+    # Nothing was created on the way (os.makedirs used to create parents until it failed).
+    assert os.listdir(os.path.join(runtime.folders.user_dir, "default")) == ["x.json"]
+
+
+def test_a_path_at_the_limits_still_works(server):
+    name = "b" * 255
+    assert server.post(f"/userdata/{name}", raw=b"1").status == 200
+    deep = "d/" * 99 + "x.json"
+    assert server.post("/userdata/" + deep.replace("/", "%2F"), raw=b"2").json() == deep
+    assert server.get("/userdata/" + deep).body == b"2"
+    assert server.get("/userdata?dir=" + "d%2F" * 99).json() == ["x.json"]
+
+
+def test_a_parent_that_is_a_file(server):
+    # os.makedirs fails (ENOTDIR): a read finds nothing, a write is refused, nothing is a 500.
+    server.post("/userdata/f.json", raw=b"1")
+    assert server.get("/userdata/f.json%2Fsub%2Fx.json").status == 404
+    assert server.get("/userdata?dir=f.json%2Fsub").status == 404
+    assert server.request("DELETE", "/userdata/f.json%2Fsub%2Fx.json").status == 404
+    assert server.post("/userdata/f.json%2Fsub%2Fx.json", raw=b"2").status == 400
+    assert server.post("/userdata/f.json/move/f.json%2Fsub%2Fx.json").status == 400

@@ -91,6 +91,17 @@ def test_feature_flags_ignored_when_not_first(server):
     assert not server.ctx.clients.get("ff2").supports_preview_metadata
 
 
+def test_deeply_nested_json_is_ignored_like_invalid_json(server):
+    # json.loads raised RecursionError here, which tornado logs as an uncaught error and closes on.
+    ws = server.ws("?clientId=ff4")
+    recv_json(ws)
+    ws.send("[" * 5000 + "]" * 5000)
+    ws.send('{"type": "feature_flags", "data": {"x": ' + "[" * 300 + "]" * 300 + "}}")
+    ws.send(json.dumps(FLAGS))  # still the first usable message
+    assert recv_json(ws)["type"] == "feature_flags"
+    assert server.ctx.clients.get("ff4").supports_preview_metadata
+
+
 def test_flag_must_be_exactly_true(server):
     ws = server.ws("?clientId=ff3")
     recv_json(ws)

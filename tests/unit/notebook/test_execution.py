@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import traceback
 
 import pytest
 
@@ -116,13 +117,23 @@ def test_node_errors_raise_with_the_node_and_traceback(nodes, opts):
         bad.run(**opts)
     exc = info.value
     assert exc.node_id == bad.node.id and exc.exception_type.endswith("ValueError")
-    assert any("Fail" in note for note in exc.__notes__)
+    # What the cell's traceback shows: the node, the exception, the node's own code, not the executor's.
+    lines = str(exc).splitlines()
+    assert lines[0] == f"Fail (node {bad.node.id}): ValueError: boom 3"
+    assert lines[1] == "Traceback of the node (most recent call last):"
+    assert "nodes_for_tests.py" in lines[2] and "in boom" in lines[2]
+    assert lines[3].strip() == 'raise ValueError(f"boom {value}")' and len(lines) == 4
+    shown = "".join(traceback.format_exception_only(exc))  # the last part of a cell's traceback
+    assert shown.startswith(f"toucan_nb.runtime.errors.NodeExecutionError: Fail (node {bad.node.id}):")
 
 
 def test_validation_errors_raise_before_anything_is_queued(runtime, nodes, opts):
+    number = nodes.Number(value=5000)
     with pytest.raises(PromptValidationError) as info:
-        nodes.Add(a=nodes.Number(value=5000), b=1).run(**opts)
+        nodes.Add(a=number, b=1).run(**opts)
     assert "value_bigger_than_max" in str(info.value.node_errors)
+    assert str(info.value).splitlines() == ["Prompt outputs failed validation",
+                                            f"Number (node {number.node.id}): value: Value 5000 bigger than max of 1000"]
     assert install_capture(runtime.registry).pending_prompts() == []
 
 

@@ -129,6 +129,17 @@ def test_negative_offset_behaves_like_absent() -> None:
     assert ids(history.get(max_items=2, offset=-7)) == ["p3", "p4"]
 
 
+def test_integers_past_sys_maxsize_page_like_any_large_number() -> None:
+    # Clients send any integer (ComfyUI's int() takes them all); islice used to raise on these.
+    history, huge = filled(3), 10 ** 23
+    assert ids(history.get(max_items=huge)) == ["p0", "p1", "p2"]
+    assert history.get(offset=huge) == {}
+    assert ids(history.get(max_items=huge, offset=1)) == ["p1", "p2"]
+    assert ids(history.get(max_items=-huge, offset=2)) == ["p2"]
+    assert history.get(max_items=-huge) == {}
+    assert history.get(offset=-huge) == history.get()
+
+
 def test_max_items_zero() -> None:
     history = filled(3)
     assert history.get(max_items=0) == {}

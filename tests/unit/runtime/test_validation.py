@@ -316,6 +316,24 @@ def test_missing_class_type_is_invalid_prompt() -> None:
         "invalid_prompt", "Cannot execute because a node is missing the class_type property.", "Node ID '#7'")
 
 
+@pytest.mark.parametrize("node", [0, 1.5, None, True, "x", "class_type", [], ["class_type"], [1, 2]])
+def test_a_node_that_is_not_an_object_is_missing_its_class_type(node: Any) -> None:
+    # ComfyUI answers this for a list or a string without "class_type"; for the others it crashes.
+    prompt = chain()
+    prompt["7"] = node
+    assert fail(prompt) == {"error": err(
+        "invalid_prompt", "Cannot execute because a node is missing the class_type property.", "Node ID '#7'"),
+        "node_errors": {}}
+
+
+@pytest.mark.parametrize(("class_type", "shown"), [([], "[]"), ({"a": 1}, "{'a': 1}"), (0, "0"), (None, "None")])
+def test_a_class_type_that_names_no_class_is_unknown(class_type: Any, shown: str) -> None:
+    prompt = chain()
+    prompt["7"] = {"class_type": class_type, "inputs": {}}
+    assert fail(prompt) == {"error": err("invalid_prompt", f"Cannot execute because node {shown} does not exist.",
+                                         "Node ID '#7'"), "node_errors": {}}
+
+
 def test_class_checks_stop_at_the_first_bad_node_in_dict_order() -> None:
     prompt = {"5": {"class_type": "Nope", "inputs": {}}, "4": {"inputs": {}}, **chain()}
     assert fail(prompt)["error"]["details"] == "Node ID '#5'"
@@ -830,7 +848,7 @@ def test_deep_chain_validates_without_recursion() -> None:
 
 # -- malformed prompts (ComfyUI answers 500) --------------------------------------------------------------------
 
-@pytest.mark.parametrize("prompt", [[1, 2, 3], "hello", None, {"1": 5}])
+@pytest.mark.parametrize("prompt", [[1, 2, 3], "hello", None])
 def test_malformed_prompts_raise_plain_errors(prompt: Any) -> None:
     with pytest.raises(TypeError):
         validate_prompt(prompt, registry())

@@ -56,3 +56,13 @@ def test_lost_frames_have_the_kernels_own_shapes():
                                   timestamp=error["timestamp"])
     assert error_frame == wire.json_frame(expected.name, expected.data())
     assert done_frame == wire.event_frame(ev.Executing(node=None, prompt_id="p"))
+
+
+def test_frames_it_cannot_read_are_ignored():
+    # A custom node may send any data under a watched type; nothing here may raise into the pump.
+    prompts = PromptsInFlight()
+    deep = '{"type": "executing", "data": ' + "[" * 5000 + "]" * 5000 + "}"
+    for text in (deep, '{"type": "executing", "data": 0}', frame("execution_start", prompt_id=["x"]),
+                 frame("execution_start", prompt_id={"a": 1}), '{"type": "executing"'):
+        prompts.observe(text)
+    assert prompts.lost_frames() == []

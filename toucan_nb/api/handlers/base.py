@@ -4,7 +4,8 @@
   enforces the body limit from `Content-Length` before any byte of the body is read (413 JSON),
   and waits until the runtime has started.
 * Bodies are streamed into memory up to the limit; a chunked body that grows past it is refused.
-* `json_body()` parses whatever the Content-Type says (protocol.md §1); bad JSON is a 400.
+* `json_body()` parses whatever the Content-Type says (protocol.md §1) with `parse_client_json`;
+  bad or too deeply nested JSON is a 400.
 * Errors go through `errors.ErrorResponseMixin.write_error` -> `errors.error_response`; handlers
   only raise.
 * Every GET also answers HEAD.
@@ -23,6 +24,7 @@ from urllib.parse import unquote
 from tornado.web import HTTPError, RequestHandler, stream_request_body
 
 from toucan_nb.api.errors import JSON_CONTENT_TYPE, ErrorResponseMixin, bad_request, is_expected
+from toucan_nb.api.json_input import ClientJsonError, parse_client_json
 from toucan_nb.api.middleware import GuardMixin
 
 if TYPE_CHECKING:
@@ -93,14 +95,15 @@ class ApiHandler(GuardMixin, ErrorResponseMixin, RequestHandler):
     def json_body(self, default: Any = _MISSING) -> Any:
         """The body parsed as JSON, regardless of Content-Type; `default` if the body is empty.
 
-        Deviation from ComfyUI: invalid JSON is a 400 with a JSON error body, not a 500.
+        Deviation from ComfyUI: invalid or too deeply nested JSON is a 400 with a JSON error body,
+        not a 500.
         """
         raw = self.body()
         if not raw.strip() and default is not _MISSING:
             return default
         try:
-            return json.loads(raw)
-        except ValueError as exc:
+            return parse_client_json(raw)
+        except ClientJsonError as exc:
             raise bad_request(f"Invalid JSON body: {exc}") from None
 
     def json_object(self) -> dict[str, Any]:

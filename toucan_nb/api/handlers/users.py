@@ -71,7 +71,7 @@ class UserDataTreeHandler(_UserHandler):
 
 class UserDataFileHandler(_UserHandler):
     async def get(self, file: str) -> None:
-        path = self.ctx.users.file_path(self.user(), file)
+        path = self.ctx.users.file_path(self.user(), file, missing="file not found")
         if not os.path.isfile(path):
             raise HTTPError(404, "file not found")
         await send_file(self, path)
