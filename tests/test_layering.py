@@ -1,4 +1,4 @@
-"""Imports point one way (STYLE.md §2): every import of every module, checked against one table.
+"""Imports point one way (docs/development.md §5.2): every import of every module, checked against one table.
 
 The source of each module under toucan_nb/ and server_ext/toucan_nb_server/ is parsed (nothing is
 imported, so a module's own import-time effects cannot hide or fake an edge). Every import counts:
@@ -51,7 +51,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("server_ext", "toucan_nb.host.connection_file"):
         "the discovery-file schema (and the secret header) is defined once, for kernel and extension",
     ("server_ext", "toucan_nb.api.errors"):
-        "one exception -> response mapping serves the route set and the extension (STYLE.md §5: "
+        "one exception -> response mapping serves the route set and the extension (docs/development.md §5.5: "
         "the extension's 503 body goes through the same mapping); it imports only runtime.errors",
     ("server_ext", "toucan_nb.runtime.errors"):
         "the error vocabulary the extension answers with (RuntimeUnavailableError -> 503, "
@@ -63,7 +63,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "safe_join, the one path-containment check for served files",
     ("toucan_nb.api.custom_routes", "toucan_nb.compat"):
         "the routes custom nodes declare on PromptServer.instance.routes live in compat/state.py, the "
-        "only home of ComfyUI's process globals (STYLE.md §9); the route set mounts them",
+        "only home of ComfyUI's process globals (docs/development.md §5.9); the route set mounts them",
     ("toucan_nb.api.handlers.queue", "toucan_nb.compat"):
         "POST /prompt runs the on-prompt handlers custom nodes add with "
         "PromptServer.instance.add_on_prompt_handler (compat/state.py), as ComfyUI's server does",
@@ -72,7 +72,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "(test_the_root_module_imports_nothing_at_import_time)",
 }
 
-# Third-party packages a layer must never import (STYLE.md §2).
+# Third-party packages a layer must never import (docs/development.md §5.2).
 FORBIDDEN_THIRD_PARTY: dict[str, frozenset[str]] = {
     "runtime": frozenset({"tornado", "jupyter_server", "jupyter_core", "ipykernel", "IPython", "ipywidgets",
                           "anywidget", "aiohttp"}),

@@ -1,6 +1,6 @@
 """The jupyter_server extension app: settings, and the handler table under ``{base_url}toucan/``.
 
-Routes (the server prepends its ``base_url``; protocol.md §2 and §13 for what lives below them):
+Routes (the server prepends its ``base_url``; docs/protocol.md §2 and §13 for what lives below them):
 
     toucan, toucan/kernels/<id>                  -> redirect to the same path with "/"
     toucan/[kernels/<id>/][api/]ws               -> WebSocket relay (relay.WebSocketRelayHandler)

@@ -1,4 +1,4 @@
-"""The official frontend, as the extension serves it (frontend.md §2, §3.1).
+"""The official frontend, as the extension serves it (docs/frontend.md §2, §3.1).
 
 The extension serves the bundle itself so that the UI loads before any kernel attaches (its index
 page is `index_page`'s: with Jupyter's XSRF token handed to the UI, and a notice while no kernel is
@@ -22,7 +22,7 @@ from tornado.web import RequestHandler
 from toucan_nb.api.frontend import FrontendFiles, default_frontend_root
 from toucan_nb.api.static import safe_join
 
-# QUIRK(protocol.md §2): ComfyUI mirrors "/" at "/api/" too; index.html by name is the same page.
+# QUIRK(docs/protocol.md §2): ComfyUI mirrors "/" at "/api/" too; index.html by name is the same page.
 INDEX_PATHS = ("", "api/", "index.html")
 
 
@@ -46,7 +46,7 @@ class Frontend:
         """The frontend file a GET of ``{prefix}<raw_path>`` names, or None when it goes to the kernel.
 
         `raw_path` is still percent-encoded. A path with an encoded slash never names a frontend
-        file (``%2F`` belongs to the kernel's userdata routes, frontend.md §6.2).
+        file (``%2F`` belongs to the kernel's userdata routes, docs/frontend.md §6.2).
         """
         if self.files is None or self.root is None:
             return None
@@ -81,9 +81,9 @@ class Frontend:
 
 
 def cache_headers(file: FrontendFile) -> dict[str, str]:
-    """QUIRK(protocol.md §3.1): ComfyUI marks ``.js``/``.css`` no-cache so upgrades show on reload.
+    """QUIRK(docs/protocol.md §3.1): ComfyUI marks ``.js``/``.css`` no-cache so upgrades show on reload.
 
-    (index.html gets its no-cache headers from `FrontendFiles` itself, protocol.md §2.)
+    (index.html gets its no-cache headers from `FrontendFiles` itself, docs/protocol.md §2.)
     """
     if file.kind == "static" and file.relpath.endswith((".js", ".css")):
         return {"Cache-Control": "no-cache"}

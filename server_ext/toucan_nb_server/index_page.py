@@ -2,7 +2,7 @@
 first in its head, and the no-kernel notice while no kernel is attached (`waiting_page`).
 
 Every cookie-authenticated request needs Jupyter's XSRF token (`auth` module docstring), which the
-official frontend knows nothing of (frontend.md §6.3). The script, which runs before the bundle's
+official frontend knows nothing of (docs/frontend.md §6.3). The script, which runs before the bundle's
 own scripts, reads the token from the ``_xsrf`` cookie and adds it to the page's same-origin
 ``fetch`` and XMLHttpRequest calls (``X-XSRFToken`` header) and WebSocket URLs (``_xsrf``
 argument). Serving the page reads the handler's ``xsrf_token``, which sets that cookie when the

@@ -1,4 +1,4 @@
-"""Which attached kernels the extension relays to (DESIGN.md decision 3).
+"""Which attached kernels the extension relays to (docs/architecture.md, decision 3).
 
 A kernel attaches by writing a discovery file (`toucan_nb.host.connection_file`). We accept it
 only when this server's own kernel manager runs a kernel with that id and, where the provisioner

@@ -1,9 +1,9 @@
 """HTTP and WebSocket relays from ``{base}toucan/`` to an attached kernel's loopback route set.
 
-URL layout (protocol.md §2, frontend.md §2): ``{base}toucan/<path>`` goes to the most recently
+URL layout (docs/protocol.md §2, docs/frontend.md §2): ``{base}toucan/<path>`` goes to the most recently
 attached kernel and ``{base}toucan/kernels/<kernel_id>/<path>`` to that kernel; in both cases the
 kernel sees ``/<path>``. The remainder is taken from the raw request path, still percent-encoded,
-so ``api/userdata/workflows%2Fx.json`` reaches the kernel with its ``%2F`` intact (frontend.md
+so ``api/userdata/workflows%2Fx.json`` reaches the kernel with its ``%2F`` intact (docs/frontend.md
 §6.2). GET/HEAD of a frontend bundle file is served here (`frontend`), so the UI loads before
 any kernel attaches; everything else is relayed, or answered 503 JSON while no kernel is attached.
 
@@ -504,7 +504,7 @@ class WebSocketRelayHandler(WebSocketMixin, _KernelResolver, WebSocketHandler):
 
 
 class TrailingSlashRedirect(ToucanBaseHandler):
-    """``{base}toucan`` -> ``{base}toucan/`` (frontend.md §2.1: without the slash the UI is blank)."""
+    """``{base}toucan`` -> ``{base}toucan/`` (docs/frontend.md §2.1: without the slash the UI is blank)."""
 
     def is_page_request(self) -> bool:
         return True

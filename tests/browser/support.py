@@ -1,5 +1,5 @@
 """Helpers of the browser tests: chromium flags, server subprocesses, HTTP, what a page requested,
-the frontend's readiness condition (frontend.md §7.4), and a minimal kernel client over the Jupyter
+the frontend's readiness condition (docs/frontend.md §7.4), and a minimal kernel client over the Jupyter
 server's kernel WebSocket.
 
 Everything here is called from the pytest thread; Playwright's sync API runs its own loop.
@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
-# frontend.md §7.4: the UI is usable.
+# docs/frontend.md §7.4: the UI is usable.
 READY_JS = """() => !!document.querySelector('#graph-canvas')
     && !document.querySelector('#splash-loader')
     && !!window.app && !!window.app.canvas
@@ -45,7 +45,7 @@ READY_JS = """() => !!document.querySelector('#graph-canvas')
 WS_OPEN_JS = "() => !!(window.app && window.app.api && window.app.api.socket && window.app.api.socket.readyState === 1)"
 BOOT_TIMEOUT_MS = 90_000
 
-# Settings that keep the first-run Templates dialog and the release check out of the way (frontend.md §3.1).
+# Settings that keep the first-run Templates dialog and the release check out of the way (docs/frontend.md §3.1).
 QUIET_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.Notification.ShowVersionUpdates": False}
 
 
@@ -119,7 +119,7 @@ def templates_installed() -> bool:
 
 
 def harmless_error(status: int, url: str, base: str) -> str | None:
-    """Why a >= 400 answer during boot is expected, or None when it is not (frontend.md §7.4).
+    """Why a >= 400 answer during boot is expected, or None when it is not (docs/frontend.md §7.4).
 
     `base` is the page's base URL with its trailing slash (``http://h:p/toucan/``).
     """
@@ -127,18 +127,18 @@ def harmless_error(status: int, url: str, base: str) -> str | None:
         parts = urllib.parse.urlsplit(url)
         # §2.4: favicons ignore the base (the progress favicon frames are cosmetic).
         if status == 404 and re.fullmatch(r"/assets/images/favicon_progress_16x16/frame_\d+\.png", parts.path):
-            return "favicon outside the base (frontend.md §2.4)"
+            return "favicon outside the base (docs/frontend.md §2.4)"
         return None
     rel = url[len(base):]
     path, _, query = rel.partition("?")
     if status == 404 and path in ("user.css", "api/userdata/user.css", "api/userdata/comfy.templates.json"):
-        return "optional user file (frontend.md §7.4)"
+        return "optional user file (docs/frontend.md §7.4)"
     if status == 404 and path == "api/userdata" and re.match(r"dir=(workflows|subgraphs)&", query):
-        # ComfyUI answers 404 for a user directory that does not exist yet (protocol.md §10); the
-        # client counts it as an empty list (frontend.md §3.3).
-        return "no workflows/subgraphs directory yet (protocol.md §10)"
+        # ComfyUI answers 404 for a user directory that does not exist yet (docs/protocol.md §10); the
+        # client counts it as an empty list (docs/frontend.md §3.3).
+        return "no workflows/subgraphs directory yet (docs/protocol.md §10)"
     if status == 404 and path.startswith("templates/") and not templates_installed():
-        return "comfyui-workflow-templates not installed (frontend.md §3.2: tolerated)"
+        return "comfyui-workflow-templates not installed (docs/frontend.md §3.2: tolerated)"
     return None
 
 

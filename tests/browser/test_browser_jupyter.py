@@ -105,7 +105,7 @@ def test_token_login_then_ui_boots_once_a_kernel_attaches(lab: JupyterLab, new_p
     assert {route: answers.get(route) for route in CRITICAL} == dict.fromkeys(CRITICAL, 503)
     assets = {path: status for path, status in answers.items() if path.startswith("assets/")}
     assert len(assets) > 20 and set(assets.values()) <= {200, 304}, assets
-    # Without a kernel the UI cannot become usable (frontend.md §3.2: the critical routes must
+    # Without a kernel the UI cannot become usable (docs/frontend.md §3.2: the critical routes must
     # answer JSON 200).
 
     # The page says so itself, and reloads by itself once a kernel has attached.

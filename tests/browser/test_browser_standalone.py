@@ -1,6 +1,6 @@
 """The official frontend against the standalone server (issue "route set + serve").
 
-* `toucan-nb serve` at `/`: the UI boots (frontend.md §7.4 readiness), its WebSocket is open, and
+* `toucan-nb serve` at `/`: the UI boots (docs/frontend.md §7.4 readiness), its WebSocket is open, and
   no request fails except the known-harmless ones;
 * the same route set under `/toucan/` (`ApiSettings.base_path`, through `subpath_server.py`
   because serve has no prefix flag): `/toucan` redirects to `/toucan/`, the UI boots there and
@@ -37,7 +37,7 @@ pytestmark = [
     pytest.mark.timeout(180),
 ]
 
-# frontend.md §3.1: after a full boot the client asks for the model folders (an idle callback).
+# docs/frontend.md §3.1: after a full boot the client asks for the model folders (an idle callback).
 FULLY_BOOTED = "/api/experiment/models"
 
 
@@ -99,7 +99,7 @@ def test_frontend_queues_core_graph_and_shows_image(standalone: Standalone, new_
 
 
 def test_frontend_boots_under_subpath(subpath: SubPath, new_page) -> None:
-    # frontend.md §2.1: without the slash every asset would 404, so <base> must redirect to <base>/.
+    # docs/frontend.md §2.1: without the slash every asset would 404, so <base> must redirect to <base>/.
     resp = fetch("GET", subpath.origin + "/toucan")
     assert resp.status in (301, 302, 307, 308)
     assert resp.headers["location"] in ("/toucan/", subpath.url)
@@ -113,7 +113,7 @@ def test_frontend_boots_under_subpath(subpath: SubPath, new_page) -> None:
     assert page.evaluate("() => window.app.api.api_base") == "/toucan"
     assert log.websockets == [f"ws://127.0.0.1:{subpath.port}/toucan/ws"]
     assert unexpected_errors(log, subpath.url) == []
-    # Every URL the client built stayed under the prefix except the cosmetic leaks of frontend.md §2.4.
+    # Every URL the client built stayed under the prefix except the cosmetic leaks of docs/frontend.md §2.4.
     # (Other origins are not asked: the new-user release check to api.comfy.org fails at DNS here.)
     outside = [u for u in log.requests if u.startswith(subpath.origin + "/")
                and not u.startswith(subpath.url) and u != subpath.origin + "/toucan"

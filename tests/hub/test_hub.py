@@ -213,7 +213,7 @@ def test_alices_frontend_boots_and_runs_a_graph_through_the_hub(
         # The output lies in alice's one data folder (~/toucan_nb of her home).
         assert os.path.isfile(os.path.join(hub.home("alice"), "toucan_nb", "output", image["filename"]))
         assert [urllib.parse.urlsplit(url).path for url in log.websockets] == ["/user/alice/toucan/ws"]
-        # frontend.md §2.4: the progress favicon ignores the base; the hub sends /assets/... to /hub/.
+        # docs/frontend.md §2.4: the progress favicon ignores the base; the hub sends /assets/... to /hub/.
         favicon = re.compile(r"/hub/assets/images/favicon_progress_16x16/frame_\d+\.png")
         errors = [(status, url) for status, url in unexpected_errors(log, toucan)
                   if not (status == 404 and favicon.fullmatch(urllib.parse.urlsplit(url).path))]

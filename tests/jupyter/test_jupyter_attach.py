@@ -1,5 +1,5 @@
 """`%load_ext toucan_nb` in real ipykernel kernels: attach, relay to the real route set, restart,
-unload, kernel death mid-prompt, and a kernel with no Jupyter server at all (DESIGN.md decisions
+unload, kernel death mid-prompt, and a kernel with no Jupyter server at all (docs/architecture.md decisions
 1-5). Each test starts real kernels (torch import, node loading): marked slow."""
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ async def test_load_ext_attaches_relays_survives_restart_and_unloads(
         assert success["data"]["prompt_id"] == prompt_id
         ws.close()
 
-        # Userdata with an encoded slash (frontend.md §6.2) reaches the real route set.
+        # Userdata with an encoded slash (docs/frontend.md §6.2) reaches the real route set.
         saved = await toucan(
             "api/userdata/workflows%2Fmy%20flow.json?overwrite=true",
             method="POST",

@@ -1,5 +1,5 @@
 """The extension's relay against fake kernels (tests/jupyter/fake_kernel.py) started by the
-server's own kernel manager, under base_url /user/alice/ (frontend.md §2, §6; protocol.md §2, §13)."""
+server's own kernel manager, under base_url /user/alice/ (docs/frontend.md §2, §6; docs/protocol.md §2, §13)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ async def test_ui_loads_and_api_answers_503_before_attach(toucan):
     assert b'id="toucan-no-kernel"' in page.body and b"%load_ext toucan_nb" in page.body
     status = await toucan("_toucan/attached")
     assert status.code == 200 and body_json(status) == {"attached": False}
-    # QUIRK(protocol.md §2): index.html is never cached.
+    # QUIRK(docs/protocol.md §2): index.html is never cached.
     assert page.headers["Cache-Control"] == "no-cache"
     asset = await toucan("materialdesignicons.min.css")
     assert asset.code == 200
@@ -49,7 +49,7 @@ async def test_ui_loads_and_api_answers_503_before_attach(toucan):
 
 
 async def test_mount_point_redirects_to_trailing_slash(toucan, jp_base_url):
-    # frontend.md §2.1: without the slash every asset 404s and the page stays blank.
+    # docs/frontend.md §2.1: without the slash every asset 404s and the page stays blank.
     response = await toucan(f"{jp_base_url}toucan?x=1", raw=True)
     assert response.code == 302
     assert response.headers["Location"] == f"{jp_base_url}toucan/?x=1"
@@ -147,7 +147,7 @@ async def test_relay_carries_method_body_query_headers_and_status(
 
 
 async def test_encoded_slash_in_userdata_reaches_the_kernel(toucan, start_fake_kernel, same_origin):
-    # frontend.md §6.2: the frontend encodes "/" in userdata file names as %2F.
+    # docs/frontend.md §6.2: the frontend encodes "/" in userdata file names as %2F.
     kernel_id = await start_fake_kernel()
     for path in ("api/userdata/workflows%2Fx.json", f"kernels/{kernel_id}/api/userdata/workflows%2Fx.json"):
         response = await toucan(path)

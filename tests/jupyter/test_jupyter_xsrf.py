@@ -148,6 +148,6 @@ async def test_index_page_carries_the_xsrf_script_and_no_token(toucan, token, st
     html = page.body.decode()
     assert html.index('<script id="toucan-xsrf">') < html.index("<script type=\"module\"")
     assert session.xsrf not in html
-    # index.html by name is the same page (frontend.md §2.1).
+    # index.html by name is the same page (docs/frontend.md §2.1).
     named = await toucan("index.html", auth=False, headers={**session.cookie_header(), **NAVIGATION})
     assert named.code == 200 and 'id="toucan-xsrf"' in named.body.decode()

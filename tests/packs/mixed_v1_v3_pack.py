@@ -1,4 +1,4 @@
-"""A pack mixing a V1 class and a V3 class in one NODE_CLASS_MAPPINGS (execution.md §1.10).
+"""A pack mixing a V1 class and a V3 class in one NODE_CLASS_MAPPINGS (docs/execution.md §1.10).
 
 It also defines `comfy_entrypoint`, which ComfyUI ignores when NODE_CLASS_MAPPINGS exists: the
 node it would add must not appear.

@@ -2,7 +2,7 @@
 
 400 answers must match byte for byte (modulo tracebacks); 200 answers match modulo the prompt id
 and the counter. Where ComfyUI answers a plain-text 500 (malformed JSON, a non-object prompt) we
-answer 400 with a JSON body on purpose (protocol.md §1 deviation)."""
+answer 400 with a JSON body on purpose (docs/protocol.md §1 deviation)."""
 
 from __future__ import annotations
 

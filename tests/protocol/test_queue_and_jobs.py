@@ -1,5 +1,5 @@
 """Queue, jobs and history while a prompt runs and others wait (vectors/history_and_jobs.json
-`running_and_pending_snapshot`), plus /history paging (execution.md §6.1 `test_offset_*`)."""
+`running_and_pending_snapshot`), plus /history paging (docs/execution.md §6.1 `test_offset_*`)."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def test_targeted_interrupt_of_an_idle_prompt_is_a_no_op(server):
 
 
 def test_history_offsets(server):
-    # execution.md §6.1 test_offset_*: offset skips from the oldest; at/past the end gives {}.
+    # docs/execution.md §6.1 test_offset_*: offset skips from the oldest; at/past the end gives {}.
     wait_idle(server)
     server.post("/history", {"clear": True})
     ids = []

@@ -1,4 +1,4 @@
-"""`toucan-nb` as a process: start time, ComfyUI's harness flags (execution.md §6), the default
+"""`toucan-nb` as a process: start time, ComfyUI's harness flags (docs/execution.md §6), the default
 frontend, misc routes against vectors/misc_routes.json, clean exits."""
 
 from __future__ import annotations

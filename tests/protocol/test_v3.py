@@ -1,4 +1,4 @@
-"""V3 node packs through `toucan-nb serve` (execution.md §1.9, §1.10; protocol.md §5, §13-§16).
+"""V3 node packs through `toucan-nb serve` (docs/execution.md §1.9, §1.10; docs/protocol.md §5, §13-§16).
 
 The server loads tests/packs as a custom_nodes folder: the V3-only pack (`comfy_entrypoint`) and the
 mixed V1+V3 pack. Two scenarios recorded from ComfyUI 0.8.0 with the V3 nodes it ships

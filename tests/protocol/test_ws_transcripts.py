@@ -1,6 +1,6 @@
 """Every recorded WebSocket scenario (vectors/ws_transcripts) replayed against `toucan-nb serve`:
 the same prompt posted the same way must produce the same frames in the same order, modulo ids,
-timestamps, file-name counters and tracebacks (protocol.md §13-§16).
+timestamps, file-name counters and tracebacks (docs/protocol.md §13-§16).
 
 The scenarios run in the recorder's order on one server, so cache state carries over as it did
 (c is a fully cached re-run of b, d and d2 edit it, e reuses d2's cached node 1).

@@ -1,4 +1,4 @@
-"""Connected WebSocket clients: the sid table and each client's ordered outbox (protocol.md §13).
+"""Connected WebSocket clients: the sid table and each client's ordered outbox (docs/protocol.md §13).
 
 Each `ClientConnection` sends its frames in order from one drain task. While a write is in
 flight, new frames wait in the outbox. At most `MAX_QUEUED_PREVIEWS` previews wait there: a newer
@@ -73,7 +73,7 @@ class PreviewRender:
         self._with_metadata: bytes | None = None
 
     async def frame(self, with_metadata: bool) -> bytes:
-        """The type-4 frame (`with_metadata`) or the legacy type-1 frame (protocol.md §15)."""
+        """The type-4 frame (`with_metadata`) or the legacy type-1 frame (docs/protocol.md §15)."""
         assert self.event.image is not None
         if self._image is None:
             # JPEG/PNG encoding takes milliseconds: keep it off the IO loop.
@@ -116,7 +116,7 @@ class ClientConnection:
 
     @property
     def supports_preview_metadata(self) -> bool:
-        # A feature counts only if its value is exactly true (protocol.md §13.2).
+        # A feature counts only if its value is exactly true (docs/protocol.md §13.2).
         return self.flags.get("supports_preview_metadata") is True
 
     def send(self, frame: str | bytes) -> None:
@@ -205,7 +205,7 @@ class ClientConnection:
 
 class ClientTable:
     """sid -> connection. A reconnect under the same sid replaces the old entry; the old socket's
-    later close removes nothing (fixes the caveat of protocol.md §13.1)."""
+    later close removes nothing (fixes the caveat of docs/protocol.md §13.1)."""
 
     def __init__(self) -> None:
         self._by_sid: dict[str, ClientConnection] = {}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class ApiSettings:
     """Options of `make_app`.
 
-    cors_origin: None = origin-check mode (protocol.md §3.3); a string = CORS mode (§3.2), the
+    cors_origin: None = origin-check mode (docs/protocol.md §3.3); a string = CORS mode (§3.2), the
         value sent as Access-Control-Allow-Origin (`--enable-cors-header`, bare flag = "*").
     frontend_root: the static directory of the web frontend to serve at `<base>/`, or None to
         serve no frontend (the Jupyter extension serves it itself).
@@ -43,7 +43,7 @@ class ApiSettings:
 
     @property
     def max_body_bytes(self) -> int:
-        """protocol.md §3.4: `round(MB * 1024 * 1024)`."""
+        """docs/protocol.md §3.4: `round(MB * 1024 * 1024)`."""
         return round(self.max_upload_size_mb * 1024 * 1024)
 
     @property

@@ -59,7 +59,7 @@ class ApiContext:
         self.frontend: FrontendFiles | None = None  # set by make_app when it serves the frontend
 
     def feature_flags(self) -> dict[str, Any]:
-        """The server feature flags of GET /features and the WS handshake (protocol.md §13.2)."""
+        """The server feature flags of GET /features and the WS handshake (docs/protocol.md §13.2)."""
         return self._flags
 
     def ready(self) -> Awaitable[None] | None:

@@ -1,4 +1,4 @@
-"""Routes custom node packs declare on `PromptServer.instance.routes` (protocol.md §2), mounted
+"""Routes custom node packs declare on `PromptServer.instance.routes` (docs/protocol.md §2), mounted
 like the core ones: as written and under `/api`.
 
 Packs load when the runtime starts, which may be after the app was built, so routes are looked up

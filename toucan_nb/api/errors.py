@@ -5,7 +5,7 @@ Every handler error takes one path: tornado's `send_error` -> `ErrorResponseMixi
 extension's (`toucan_nb_server.auth.ToucanBaseHandler`) all write their errors with that mixin. The class of the exception picks the status and body along its MRO
 (most specific first), like starlette's exception-handler lookup:
 
-    PromptValidationError    400 {"error": {...}, "node_errors": {...}}      (protocol.md §6)
+    PromptValidationError    400 {"error": {...}, "node_errors": {...}}      (docs/protocol.md §6)
     BadRequestError          its `status`; its `body` (dict/list -> JSON, str -> text/plain,
                              None -> {"error": message})
     NotFoundError            404 {"error": message}
@@ -14,7 +14,7 @@ extension's (`toucan_nb_server.auth.ToucanBaseHandler`) all write their errors w
     anything else            500 {"error": "Internal server error"} (logged once with its traceback)
 
 Deviation from ComfyUI, on purpose: where ComfyUI answers bad input with a plain-text 500 or an
-empty 4xx (protocol.md §1, vectors/validation_errors.json), we answer a 4xx with a JSON body.
+empty 4xx (docs/protocol.md §1, vectors/validation_errors.json), we answer a 4xx with a JSON body.
 Where ComfyUI answers a documented text body ("Directory not found", "File already exists"), we
 keep that text byte for byte (`BadRequestError(..., body="text")`).
 

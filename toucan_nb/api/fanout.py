@@ -1,4 +1,4 @@
-"""Runtime events -> WebSocket frames to the right clients (protocol.md §13.3, §14-§16).
+"""Runtime events -> WebSocket frames to the right clients (docs/protocol.md §13.3, §14-§16).
 
 `EventFanout.on_event` is the EventBus subscriber: it runs on the publishing (executor) thread
 and only appends to a locked list, so the executor never waits on sockets. Everything else runs
@@ -14,7 +14,7 @@ every event wakes the loop at once (the first event of a prompt starts the timer
 Recipients follow each event class's `delivery` (events.py): "all" -> every socket; "client" ->
 only the prompt's client, nothing when the prompt has no client_id (None); "client_or_all" ->
 the client, or every socket when client_id is None. `client_id == ""` is a real sid that is
-normally not connected, so those events go nowhere (QUIRK(protocol.md §13.3)).
+normally not connected, so those events go nowhere (QUIRK(docs/protocol.md §13.3)).
 
 `progress_state` carries one changed node per event; here it is folded per prompt into ComfyUI's
 full snapshot (`progress.ProgressSnapshot`), whose frame `wire.ProgressStateFrames` renders from

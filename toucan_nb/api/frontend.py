@@ -1,4 +1,4 @@
-"""Serving the official web frontend (frontend.md §1-§2): the static bundle, `/templates`, `/docs`.
+"""Serving the official web frontend (docs/frontend.md §1-§2): the static bundle, `/templates`, `/docs`.
 
 Kept apart from the route set so the Jupyter server extension can serve the UI itself with the
 same code (before any kernel attaches): build a `FrontendFiles` and mount
@@ -7,7 +7,7 @@ own authentication.
 
 * the bundle comes from `comfyui_frontend_package` (`importlib.resources`), or a directory;
 * `<base>/` answers index.html with no-cache headers; `<base>` redirects to `<base>/` (a page
-  loaded without the slash stays blank, frontend.md §2.1);
+  loaded without the slash stays blank, docs/frontend.md §2.1);
 * compressible files go out gzip-encoded (compressed once, cached), others with ETag/Range;
 * `/templates/<file>` maps template asset names to files of the comfyui-workflow-templates
   packages when installed (the core loader's manifest; legacy packages: their folder);

@@ -1,4 +1,4 @@
-"""The log ring buffer behind /internal/logs and the `logs` WebSocket event (protocol.md §12, §14).
+"""The log ring buffer behind /internal/logs and the `logs` WebSocket event (docs/protocol.md §12, §14).
 
 ComfyUI buffers raw stdout/stderr writes; we buffer formatted log records of this process (the
 standalone server also prints them). `LogBuffer.emit` may run on any thread; listeners must only

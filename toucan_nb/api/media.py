@@ -1,5 +1,5 @@
 """Input/output/temp files as the routes see them: /view lookups and renders, /upload/image and
-/upload/mask saving (protocol.md §9).
+/upload/mask saving (docs/protocol.md §9).
 
 Every client-supplied name goes through the checks here: ComfyUI's (`..` anywhere or a leading
 `/` -> 400, subfolder escape -> 403) plus ours: NUL bytes, backslashes, symlinks pointing out
@@ -21,7 +21,7 @@ from toucan_nb.runtime.errors import BadRequestError
 from toucan_nb.runtime.folders import Folders, inside
 
 UPLOAD_TYPES = ("input", "temp", "output")
-# Served as downloads, never rendered by the browser (protocol.md §9.3).
+# Served as downloads, never rendered by the browser (docs/protocol.md §9.3).
 FORCED_DOWNLOAD_TYPES = frozenset({"text/html", "text/html-sandboxed", "application/xhtml+xml",
                                    "text/javascript", "text/css", "application/javascript"})
 
@@ -52,7 +52,7 @@ def view_path(folders: Folders, filename: str, type_name: str, subfolder: str | 
         if not inside(full, directory):
             raise BadRequestError("subfolder leaves the folder", status=403)
         directory = full
-    # Only the basename of `filename` counts (protocol.md §9.3).
+    # Only the basename of `filename` counts (docs/protocol.md §9.3).
     path = os.path.join(directory, os.path.basename(filename))
     if not os.path.isfile(path):
         raise BadRequestError("file not found", status=404)
@@ -132,7 +132,7 @@ def save_upload(folders: Folders, data: bytes, filename: str, *, type_name: str 
     """POST /upload/image (and /upload/mask with `write`): returns `{"name", "subfolder", "type"}`.
 
     Without `overwrite`, an existing name with identical bytes is reused and nothing is written;
-    otherwise `name (1).ext`, `name (2).ext`, ... is tried (protocol.md §9.1). `write(path)`
+    otherwise `name (1).ext`, `name (2).ext`, ... is tried (docs/protocol.md §9.1). `write(path)`
     replaces the plain write of `data`.
     """
     type_name = type_name or "input"

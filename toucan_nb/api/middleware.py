@@ -1,4 +1,4 @@
-"""Request guards and response headers every route shares (protocol.md §3).
+"""Request guards and response headers every route shares (docs/protocol.md §3).
 
 * the kernel secret: with `ApiSettings.secret` set, every request and the /ws upgrade must carry
   `X-Toucan-Secret: <secret>` (constant-time compare) or get 403;
@@ -72,7 +72,7 @@ def is_loopback(hostname: str | None) -> bool:
 
 
 def origin_allowed(host: str | None, origin: str | None) -> bool:
-    """protocol.md §3.3: False when Host is loopback and Origin names another host.
+    """docs/protocol.md §3.3: False when Host is loopback and Origin names another host.
 
     Compared port-insensitively when either side lacks a port. A header we cannot parse on a
     loopback Host is refused (ComfyUI raises and answers 500).

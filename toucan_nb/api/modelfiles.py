@@ -1,5 +1,5 @@
 """Model files as the routes see them: safetensors headers, /experiment/models listings and
-previews (protocol.md §4 view_metadata, §11 experiment/models).
+previews (docs/protocol.md §4 view_metadata, §11 experiment/models).
 
 Blocking file I/O: call from a worker thread (`ApiContext.run_blocking`).
 """

@@ -1,5 +1,5 @@
 """What custom node packs contribute to the routes: example workflows, locales, global subgraphs
-(protocol.md §11).
+(docs/protocol.md §11).
 
 `/workflow_templates` and `/i18n` scan every `custom_nodes` folder as ComfyUI does; the static
 `/api/workflow_templates/<module>/...` files and `/global_subgraphs` come from the packs that

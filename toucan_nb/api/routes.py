@@ -1,4 +1,4 @@
-"""The route table (protocol.md §2): declared once; the `/api` mirror is generated from it.
+"""The route table (docs/protocol.md §2): declared once; the `/api` mirror is generated from it.
 
 Each `Route` is a path regex (matched against the raw, still percent-encoded path, so `%2F` stays
 inside one segment) and its handler. `mirror=True` routes are also mounted under `/api` (the `/api`
@@ -47,14 +47,14 @@ ROUTES: tuple[Route, ...] = (
     Route(r"/view_metadata/" + _SEGMENT, info.ViewMetadataHandler),
     Route(r"/object_info", info.ObjectInfoHandler),
     Route(r"/object_info/" + _SEGMENT, info.ObjectInfoHandler),
-    # QUIRK(protocol.md §2): declared with /api, so mirrored at /api/api/jobs, absent at /jobs.
+    # QUIRK(docs/protocol.md §2): declared with /api, so mirrored at /api/api/jobs, absent at /jobs.
     Route(r"/api/jobs", jobs.JobsHandler),
     Route(r"/api/jobs/" + _SEGMENT, jobs.JobHandler),
     # files (§9)
     Route(r"/upload/image", files.UploadImageHandler),
     Route(r"/upload/mask", files.UploadMaskHandler),
     Route(r"/view", files.ViewHandler),
-    # users, settings, userdata (§10); {file} takes %2F and plain slashes (frontend.md §6.2)
+    # users, settings, userdata (§10); {file} takes %2F and plain slashes (docs/frontend.md §6.2)
     Route(r"/users", users.UsersHandler),
     Route(r"/settings", users.SettingsHandler),
     Route(r"/settings/" + _SEGMENT, users.SettingsHandler),

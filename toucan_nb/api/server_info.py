@@ -1,4 +1,4 @@
-"""Answers of the server-info routes: /system_stats, /extensions, /embeddings (protocol.md §4).
+"""Answers of the server-info routes: /system_stats, /extensions, /embeddings (docs/protocol.md §4).
 
 `system_stats` imports torch (through runtime.device): call it from a worker thread.
 """
@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import toucan_nb
 
-# The ComfyUI release whose protocol this implements (protocol.md header).
+# The ComfyUI release whose protocol this implements (docs/protocol.md header).
 COMFYUI_COMPAT_VERSION = "0.8.0"
 
 
@@ -26,7 +26,7 @@ def package_version(name: str) -> str | None:
 
 
 def system_stats(argv: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """GET /system_stats: one `devices` entry, the torch device (protocol.md §4)."""
+    """GET /system_stats: one `devices` entry, the torch device (docs/protocol.md §4)."""
     import psutil
     import torch
 

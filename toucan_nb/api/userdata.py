@@ -1,4 +1,4 @@
-"""Users, settings and user files (protocol.md §10): the filesystem side of the user routes.
+"""Users, settings and user files (docs/protocol.md §10): the filesystem side of the user routes.
 
 Layout (ComfyUI's): `<user dir>/users.json` maps user id -> name (multi-user only);
 `<user dir>/<user id>/` is that user's root; settings live in `<root>/comfy.settings.json`
@@ -35,7 +35,7 @@ USERS_FILE = "users.json"
 
 
 class UnknownUserError(BadRequestError):
-    """The request names no known user (status differs per route, see protocol.md §10)."""
+    """The request names no known user (status differs per route, see docs/protocol.md §10)."""
 
 
 def file_info(path: str, relative_to: str) -> dict[str, Any]:
@@ -111,7 +111,7 @@ class UserStore:
         """`<user root>/relpath`, or None if it would leave the user root.
 
         Raises PathSizeError (400) for a path too long or too deep to name a file (path_limits.py).
-        QUIRK(protocol.md §10): a path that still contains `%` after routing is decoded again.
+        QUIRK(docs/protocol.md §10): a path that still contains `%` after routing is decoded again.
         """
         root = self.user_root(user)
         if "%" in relpath:
@@ -124,7 +124,7 @@ class UserStore:
         check_path_size(relpath, path)
         parent = os.path.dirname(path)
         if create_parent and not os.path.exists(parent):
-            # ComfyUI creates parents as a side effect, even on reads (protocol.md §10). When that
+            # ComfyUI creates parents as a side effect, even on reads (docs/protocol.md §10). When that
             # fails (a parent is a file) the request goes on: a read finds nothing, a write fails.
             try:
                 os.makedirs(parent, exist_ok=True)

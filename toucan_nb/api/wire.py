@@ -1,4 +1,4 @@
-"""Event -> WebSocket frame encoding (protocol.md §13-§15): the only place frames are built.
+"""Event -> WebSocket frame encoding (docs/protocol.md §13-§15): the only place frames are built.
 
 JSON frames are `{"type": <event>, "data": {...}}` text, encoded with Python's default JSON
 separators like ComfyUI's. Binary frames start with a big-endian uint32 event type:
@@ -137,12 +137,12 @@ def event_frame(event: Event) -> str | bytes:
 
 
 def log_frame(entry: Any) -> str:
-    """`logs`: one new log entry, for the clients that subscribed to logs (protocol.md §14)."""
+    """`logs`: one new log entry, for the clients that subscribed to logs (docs/protocol.md §14)."""
     return json_frame("logs", {"entries": [entry], "size": None})
 
 
 def status_data(queue_remaining: int, sid: str | None = None) -> dict[str, Any]:
-    """`status` data; `sid` only in the per-connection greeting (protocol.md §13.1)."""
+    """`status` data; `sid` only in the per-connection greeting (docs/protocol.md §13.1)."""
     data: dict[str, Any] = {"status": {"exec_info": {"queue_remaining": queue_remaining}}}
     if sid is not None:
         data["sid"] = sid

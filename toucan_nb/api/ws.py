@@ -1,4 +1,4 @@
-"""The /ws endpoint: connect, greet, feature-flag handshake (protocol.md §13.1-§13.2).
+"""The /ws endpoint: connect, greet, feature-flag handshake (docs/protocol.md §13.1-§13.2).
 
 On open: sid = `clientId` query value, or a new uuid4 hex; the connection replaces any earlier
 one under that sid (the earlier socket stays open but no longer receives events). The first frame
@@ -57,7 +57,7 @@ class WebSocketApiHandler(ErrorResponseMixin, WebSocketHandler):
         return protocol.stream.write(b"".join(parts))
 
     def check_origin(self, origin: str) -> bool:
-        # The origin rule of protocol.md §3.3 (or none, in CORS mode) runs in prepare().
+        # The origin rule of docs/protocol.md §3.3 (or none, in CORS mode) runs in prepare().
         return True
 
     def prepare(self) -> Awaitable[None] | None:
@@ -81,7 +81,7 @@ class WebSocketApiHandler(ErrorResponseMixin, WebSocketHandler):
             data = parse_client_json(message)
         except ClientJsonError as exc:
             log.warning("invalid JSON from WebSocket client %s: %s", conn.sid, exc)
-            return  # does not count as the first message (protocol.md §13.1)
+            return  # does not count as the first message (docs/protocol.md §13.1)
         conn.first_message_seen = True
         if (isinstance(data, dict) and data.get("type") == "feature_flags"
                 and isinstance(data.get("data"), dict)):

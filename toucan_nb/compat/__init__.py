@@ -1,10 +1,10 @@
-"""ComfyUI compatibility layer: custom node packs load unchanged (DESIGN.md decision 6).
+"""ComfyUI compatibility layer: custom node packs load unchanged (docs/architecture.md, decision 6).
 
 `install(runtime)` makes ComfyUI's custom-node API importable (`comfy.comfy_types`, `comfy.utils`,
 `comfy.model_management`, `comfy_execution.*`, `comfy_api.*`, `folder_paths`, `server`, `nodes`)
 as aliases, unless a real ComfyUI is importable, and attaches `runtime` so that
 `PromptServer.instance`, `nodes.NODE_CLASS_MAPPINGS`, `folder_paths` and the ProgressBar hook are
-views of it. This package is the only home of those process globals (STYLE.md §9).
+views of it. This package is the only home of those process globals (docs/development.md §5.9).
 
 Importing it installs nothing. Any thread may call these functions.
 """

@@ -2,7 +2,7 @@
 
 `CurrentNodeContext` (comfy_execution.utils) runs a block as a given node, keeping the running
 prompt's hooks, on `toucan_nb.runtime.context`. `get_input_info` (comfy_execution.graph) reads one
-input's declaration (execution.md §1.2). Any thread.
+input's declaration (docs/execution.md §1.2). Any thread.
 """
 
 from __future__ import annotations

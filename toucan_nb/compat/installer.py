@@ -1,4 +1,4 @@
-"""Installing the ComfyUI alias modules and attaching a runtime to them (DESIGN.md decision 6).
+"""Installing the ComfyUI alias modules and attaching a runtime to them (docs/architecture.md, decision 6).
 
 The aliases are real source files under `toucan_nb/compat/aliases/` (`comfy/`, `comfy_execution/`,
 `comfy_api/`, `folder_paths.py`, `server.py`, `nodes.py`). A meta-path finder placed first on

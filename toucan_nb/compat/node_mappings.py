@@ -1,5 +1,5 @@
 """`nodes.NODE_CLASS_MAPPINGS` and `nodes.NODE_DISPLAY_NAME_MAPPINGS` as live views of the attached
-runtime's `NodeRegistry` (STYLE.md §9: the globals exist only here, as views).
+runtime's `NodeRegistry` (docs/development.md §5.9: the globals exist only here, as views).
 
 Reads see the registry as it is now; writes (some packs register classes by assigning into
 `NODE_CLASS_MAPPINGS`) go into it. With no runtime attached the views are empty and writes raise

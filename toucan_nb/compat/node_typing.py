@@ -1,5 +1,5 @@
 """ComfyUI's node typing helpers: the `IO` type enum, `ComfyNodeABC`, `CheckLazyMixin` and the
-TypedDicts packs annotate `INPUT_TYPES` with (execution.md §6.2). Served as
+TypedDicts packs annotate `INPUT_TYPES` with (docs/execution.md §6.2). Served as
 `comfy.comfy_types` and `comfy.comfy_types.node_typing` (the very same objects).
 
 Pure definitions; any thread.
@@ -57,7 +57,7 @@ class IO(StrEnum):
     PRIMITIVE = "STRING,FLOAT,INT,BOOLEAN"
 
     def __ne__(self, other: object) -> bool:
-        # QUIRK(execution.md §6.2): only `!=` is loose; `==` stays plain string equality. Link type
+        # QUIRK(docs/execution.md §6.2): only `!=` is loose; `==` stays plain string equality. Link type
         # checks are written as `a != b`, so "*" and comma subsets count as matching there.
         if self.value == "*" or other == "*":
             return False
@@ -154,7 +154,7 @@ class ComfyNodeABC(ABC):
 
 
 class CheckLazyMixin:
-    """A `check_lazy_status` that asks for every input not evaluated yet (execution.md §1.8)."""
+    """A `check_lazy_status` that asks for every input not evaluated yet (docs/execution.md §1.8)."""
 
     def check_lazy_status(self, **kwargs: Any) -> list[str]:
         return [name for name, value in kwargs.items() if value is None]

@@ -1,4 +1,4 @@
-"""Progress, previews and interrupts as ComfyUI node code reaches them (execution.md §3.11, §5.1, §5.3).
+"""Progress, previews and interrupts as ComfyUI node code reaches them (docs/execution.md §3.11, §5.1, §5.3).
 
 Custom nodes report progress through `comfy.utils.ProgressBar` (whose default global hook is
 `progress_bar_hook`) and `comfy_api`'s `execution.set_progress`, and poll interrupts through
@@ -40,7 +40,7 @@ def current_hooks() -> RunHooks | None:
 
 
 def progress_bar_hook(value: float, total: float, preview: Any = None, node_id: str | None = None) -> None:
-    """The default `comfy.utils.PROGRESS_BAR_HOOK` (execution.md §5.1, the server hook).
+    """The default `comfy.utils.PROGRESS_BAR_HOOK` (docs/execution.md §5.1, the server hook).
 
     Node: the explicit `node_id`, else the context's node. Checks for an interrupt first (raising
     `ExecutionInterruptedError`), then reports progress, the legacy `progress` event and any preview.
@@ -56,7 +56,7 @@ def progress_bar_hook(value: float, total: float, preview: Any = None, node_id: 
 
 def set_progress(value: float, max_value: float, node_id: str | None = None, preview_image: Any = None,
                  ignore_size_limit: bool = False) -> None:
-    """ComfyAPI's `execution.set_progress` (execution.md §5.3): per-node progress only.
+    """ComfyAPI's `execution.set_progress` (docs/execution.md §5.3): per-node progress only.
 
     No legacy `progress` event, no legacy preview, no interrupt check. Raises `ValueError` when
     neither `node_id` nor an executing context names the node.

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class BinaryEventTypes:
-    """ComfyUI's binary WebSocket frame types (execution.md §5.4)."""
+    """ComfyUI's binary WebSocket frame types (docs/execution.md §5.4)."""
 
     PREVIEW_IMAGE = 1
     UNENCODED_PREVIEW_IMAGE = 2
@@ -40,7 +40,7 @@ class RouteRecorder:
     """The `routes` table of `PromptServer.instance`: aiohttp `RouteTableDef`'s decorator surface.
 
     Decorators return the handler unchanged; each declaration is appended to the compat route
-    list in order, never mounted here (DESIGN.md decision 2: the route set is written once).
+    list in order, never mounted here (docs/architecture.md, decision 2: the route set is written once).
     """
 
     def route(self, method: str, path: str, **options: Any) -> Callable[[Handler], Handler]:
@@ -129,7 +129,7 @@ class PromptServer:
         self.send_sync(event, data, sid)
 
     def send_progress_text(self, text: str | bytes | bytearray, node_id: str, sid: str | None = None) -> None:
-        """A TEXT frame for `node_id` (execution.md §5.4), to `sid` or to every client."""
+        """A TEXT frame for `node_id` (docs/execution.md §5.4), to `sid` or to every client."""
         bus = self._bus()
         if bus is None:
             return

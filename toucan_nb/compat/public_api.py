@@ -1,4 +1,4 @@
-"""ComfyUI's public node API objects: `ComfyAPI` / `ComfyAPISync` per version (execution.md §5.3).
+"""ComfyUI's public node API objects: `ComfyAPI` / `ComfyAPISync` per version (docs/execution.md §5.3).
 
 Served as `comfy_api.latest`, `comfy_api.v0_0_2` and `comfy_api.v0_0_1`; the versions differ
 only in `VERSION`. Each class is a per-class singleton, so `ComfyAPI()` at a pack's import time
@@ -91,10 +91,10 @@ class ComfyAPISyncAdapter_v0_0_1(ComfyAPISync_latest):  # noqa: N801
 
 class ComfyExtension(ABC):
     """A V3 extension: what a pack's `comfy_entrypoint()` returns; the loader registers the node
-    classes `get_node_list()` lists (execution.md §1.10)."""
+    classes `get_node_list()` lists (docs/execution.md §1.10)."""
 
     async def on_load(self) -> None:  # noqa: B027 (optional hook, empty on purpose)
-        """Never called by ComfyUI either (execution.md §1.10)."""
+        """Never called by ComfyUI either (docs/execution.md §1.10)."""
 
     @abstractmethod
     async def get_node_list(self) -> list[type[Any]]:

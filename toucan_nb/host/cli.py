@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log-stdout", action="store_true", help="log to stdout instead of stderr")
     p.add_argument("--dont-print-server", action="store_true", help="no per-request log lines")
     p.add_argument("--quick-test-for-ci", action="store_true", help="start, then exit")
-    # toucan's own: history and the pending queue persist by default (DESIGN.md decision 5); ComfyUI
+    # toucan's own: history and the pending queue persist by default (docs/architecture.md, decision 5); ComfyUI
     # starts empty, and test suites that restart it in one directory rely on that.
     p.add_argument("--no-persist", action="store_true",
                    default=os.environ.get("TOUCAN_NB_NO_PERSIST", "") not in ("", "0"),

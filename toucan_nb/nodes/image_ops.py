@@ -199,7 +199,7 @@ class RebatchImages:
                              "batch_size": ("INT", {"default": 1, "min": 1, "max": 4096})}}
 
     def rebatch(self, images: list[torch.Tensor], batch_size: list[int]) -> tuple[list[torch.Tensor]]:
-        # Whole lists arrive (execution.md §3.5); every image of every batch is re-cut into batches.
+        # Whole lists arrive (docs/execution.md §3.5); every image of every batch is re-cut into batches.
         size = batch_size[0]
         singles = [img[i:i + 1] for img in images for i in range(img.shape[0])]
         return ([torch.cat(singles[i:i + size], dim=0) for i in range(0, len(singles), size)],)

@@ -110,5 +110,5 @@ class PreviewAny:
         return {"required": {"source": ("*", {})}}
 
     def main(self, source: Any = None) -> dict[str, Any]:
-        # ComfyUI returns a 1-tuple here; a list is the same on the wire and merges as execution.md §3.5 needs.
+        # ComfyUI returns a 1-tuple here; a list is the same on the wire and merges as docs/execution.md §3.5 needs.
         return {"ui": {"text": [format_preview(source)]}}

@@ -1,4 +1,4 @@
-"""Shared pieces of node input specs (execution.md §1.2): the resolution limit and the V3 combo shape.
+"""Shared pieces of node input specs (docs/execution.md §1.2): the resolution limit and the V3 combo shape.
 
 Constants and pure functions only; any thread.
 """
@@ -16,5 +16,5 @@ CROP_METHODS = ["disabled", "center"]
 
 
 def combo(options: Iterable[str]) -> tuple[str, dict[str, Any]]:
-    """A combo input as ComfyUI's V3 schema classes describe it (protocol.md §5.2)."""
+    """A combo input as ComfyUI's V3 schema classes describe it (docs/protocol.md §5.2)."""
     return ("COMBO", {"multiselect": False, "options": list(options)})

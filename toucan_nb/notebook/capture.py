@@ -12,7 +12,7 @@ mapped nodes included), `RETURN_TYPES = ()` and no `ui` (so history and the wire
 It hands its input to a `CaptureStore` under (prompt_id, node_id). The prompt_id arrives as the
 constant input `prompt_key`, which also makes the node's cache signature differ on every
 submission, and IS_CHANGED returns NaN as well: the capture always runs, while its upstream may be
-served from cache (execution.md §1.6, §4.2).
+served from cache (docs/execution.md §1.6, §4.2).
 
 The store keeps values only for prompts a notebook announced (`expect`), so the class appearing in
 the web UI's node list cannot make it grow. The executor thread calls `put`; the handle that owns

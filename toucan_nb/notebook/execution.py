@@ -104,7 +104,7 @@ class RunResult:
         self.runtime = runtime
         self.entry = entry
         self.prompt_id: str = entry.prompt_id
-        self.outputs: dict[str, Any] = dict(entry.outputs)  # node_id -> ui dict (protocol.md §17)
+        self.outputs: dict[str, Any] = dict(entry.outputs)  # node_id -> ui dict (docs/protocol.md §17)
         self._values: dict[Output, Any] = {}
         for capture_id, output in captures.items():
             if capture_id in values:

@@ -3,7 +3,7 @@
 A node function (`node_function.py`) adds one `WorkflowNode` to a workflow and returns its `Output`
 (one output) or the `WorkflowNode` itself (several outputs, or none: index it by position or by
 RETURN_NAMES, or unpack it). Passing an `Output` as another node's input makes a link; lists of
-constants are wrapped as `{"__value__": [...]}` in the API prompt (protocol.md §6).
+constants are wrapped as `{"__value__": [...]}` in the API prompt (docs/protocol.md §6).
 
 Which workflow a new node joins: the one a `with Workflow():` block made active, else the one its
 linked inputs belong to, else a new one. Linking outputs of two different workflows merges the
@@ -203,7 +203,7 @@ class Workflow:
             spec: NodeSpec | None = None, title: str | None = None) -> WorkflowNode:
         """Add a node; inputs may hold constants, `Output`s, one-output `WorkflowNode`s or raw links.
 
-        No input is checked against the class here: the runtime validates the prompt (protocol.md §6).
+        No input is checked against the class here: the runtime validates the prompt (docs/protocol.md §6).
         Raises ValueError when `node_id` is taken.
         """
         wf = self._resolve()
@@ -306,7 +306,7 @@ class Workflow:
 
     # -- API format ----------------------------------------------------------------------------
     def to_api(self) -> dict[str, Any]:
-        """The API-format prompt `{node_id: {"class_type", "inputs", "_meta", ...}}` (protocol.md §6).
+        """The API-format prompt `{node_id: {"class_type", "inputs", "_meta", ...}}` (docs/protocol.md §6).
 
         Raises ValueError for a link to a node that is not in this workflow.
         """
@@ -334,7 +334,7 @@ class Workflow:
         if isinstance(value, RawLink):
             return value.to_link()
         if isinstance(value, (list, tuple)):
-            # QUIRK(execution.md vocabulary): a list constant would read as a link; wrap it.
+            # QUIRK(docs/execution.md vocabulary): a list constant would read as a link; wrap it.
             return {"__value__": list(value)}
         return value
 

@@ -1,8 +1,8 @@
 """Images for cells: IMAGE/MASK tensors to PIL, PNG bytes, history image files, and displaying them.
 
-IMAGE is float [B,H,W,C] in 0..1 and MASK [B,H,W] (DESIGN.md decision 7); `to_pil` accepts either,
+IMAGE is float [B,H,W,C] in 0..1 and MASK [B,H,W] (docs/architecture.md, decision 7); `to_pil` accepts either,
 on any device, and returns one PIL image per batch item. History "images" items (`{"filename",
-"subfolder", "type"}`, protocol.md §17) are read from the runtime's folders. `display_pngs` emits
+"subfolder", "type"}`, docs/protocol.md §17) are read from the runtime's folders. `display_pngs` emits
 ordinary `image/png` outputs, which a saved notebook keeps and
 nbviewer and VS Code show. Called from the shell thread or the widget's pump thread.
 """

@@ -1,15 +1,15 @@
 """Node functions: one Python callable per node class, with a real signature and docstring.
 
 `make_node_function(spec)` returns a function whose `__signature__` and `__doc__` come from the
-class's INPUT_TYPES, DESCRIPTION and RETURN_* (execution.md §1.1, §1.2), so tab completion and `?`
+class's INPUT_TYPES, DESCRIPTION and RETURN_* (docs/execution.md §1.1, §1.2), so tab completion and `?`
 work in JupyterLab and VS Code without stub files. Parameter rules:
 
 * inputs without a default (usually links) are positional-or-keyword, in declaration order;
 * everything else is keyword-only: required widget inputs default to their `default` option (a
   combo to its first choice, as the frontend does), optional inputs to their declared default or
   None. An optional input left out, or passed as None, is left out of the prompt, so the node's own
-  Python default applies (execution.md §1.2: the executor never applies `default`);
-* hidden inputs are not parameters (the executor fills them, execution.md §1.3);
+  Python default applies (docs/execution.md §1.2: the executor never applies `default`);
+* hidden inputs are not parameters (the executor fills them, docs/execution.md §1.3);
 * input names that are not Python identifiers are mangled (`clip l` -> `clip_l`, `lambda` ->
   `lambda_`); the docstring shows the original. Undeclared (variadic) inputs: use `Workflow.add`.
 

@@ -1,6 +1,6 @@
 """The progress widget's model, free of widgets and threads: `ProgressFold` and `FrameThrottle`.
 
-`ProgressFold` folds the runtime events of one prompt (events.py; execution.md §5.2 for the
+`ProgressFold` folds the runtime events of one prompt (events.py; docs/execution.md §5.2 for the
 node entries) into the state the widget shows: the prompt's status, one row per node with its
 state (pending | running | finished | cached, and at the end error | interrupted | skipped), value,
 max and display_node_id, the node

@@ -1,6 +1,6 @@
 """Registering node classes defined in cells: `@node` and `register(cls)`.
 
-A class that follows ComfyUI's V1 contract (execution.md §1.1: INPUT_TYPES, RETURN_TYPES,
+A class that follows ComfyUI's V1 contract (docs/execution.md §1.1: INPUT_TYPES, RETURN_TYPES,
 FUNCTION ...), or a V3 schema class (§1.9, `comfy_api.latest.io.ComfyNode`, named by its schema's
 node_id and display name unless told otherwise), is added to the runtime's `NodeRegistry` at once, so it shows in `rt.object_info()`
 and the web UI's node list (after the UI reloads its node definitions), and `nodes.<Name>` works

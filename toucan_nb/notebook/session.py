@@ -35,7 +35,7 @@ _runtime: Runtime | None = None
 
 # The client id notebook prompts carry. No socket has it, so their events stay off the web UI (whose
 # node ids could collide with ours), and ComfyUI re-emits cached output nodes' ui only for prompts
-# with a client (execution.md §3.3), which a re-run cell needs to get its images back.
+# with a client (docs/execution.md §3.3), which a re-run cell needs to get its images back.
 NOTEBOOK_CLIENT_ID = f"toucan-notebook-{uuid.uuid4().hex[:12]}"
 
 

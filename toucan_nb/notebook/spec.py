@@ -1,6 +1,6 @@
 """What a node class declares, read once into typed values for the notebook side.
 
-`NodeSpec` turns a V1 node class (execution.md §1.1, §1.2) into the facts the notebook needs:
+`NodeSpec` turns a V1 node class (docs/execution.md §1.1, §1.2) into the facts the notebook needs:
 inputs in declaration order (required, then optional) with their type, options, widget-ness and
 default, hidden inputs, and the outputs. Node functions (`node_function.py`) build their
 signatures and docstrings from it; the UI-workflow converter (`ui_workflow.py`) maps
@@ -127,7 +127,7 @@ class NodeSpec:
 
 
 def parse_input(name: str, raw: Any, is_required: bool) -> InputSpec:
-    """One INPUT_TYPES entry (execution.md §1.2): `(type,)`, `(type, options)` or `(choices, options)`."""
+    """One INPUT_TYPES entry (docs/execution.md §1.2): `(type,)`, `(type, options)` or `(choices, options)`."""
     entry = tuple(raw) if isinstance(raw, (list, tuple)) else (raw,)
     type_ = entry[0] if entry else "*"
     options = entry[1] if len(entry) > 1 and isinstance(entry[1], dict) else {}

@@ -1,8 +1,8 @@
-"""Running node methods that may be `async def` from synchronous runtime code (execution.md §1.5, §3.10).
+"""Running node methods that may be `async def` from synchronous runtime code (docs/execution.md §1.5, §3.10).
 
 ComfyUI awaits VALIDATE_INPUTS, IS_CHANGED and check_lazy_status on its single event loop. Our
 validation and signature code is synchronous, so it resolves their results here, never nesting
-event loops (DESIGN.md decision 4):
+event loops (docs/architecture.md, decision 4):
 
 - a thread with no running loop runs the awaitable on a loop of its own, kept per thread so
   repeated calls stay cheap (closed when the thread object goes away);
@@ -85,7 +85,7 @@ def call_node_method(fn: Callable[..., Any], kwargs: Mapping[str, Any], prompt_i
                      list_index: int | None = 0) -> Any:
     """`fn(**kwargs)` run as node `node_id` of `prompt_id`, its result resolved if it is awaitable.
 
-    ComfyUI passes list index None when the method gets no arguments at all (execution.md §3.5).
+    ComfyUI passes list index None when the method gets no arguments at all (docs/execution.md §3.5).
     """
     with current_node(prompt_id, node_id, list_index):
         return resolve(fn(**kwargs))

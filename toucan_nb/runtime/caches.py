@@ -1,4 +1,4 @@
-"""Output and object caches (execution.md §4): classic, LRU(N), RAM pressure and none, one interface.
+"""Output and object caches (docs/execution.md §4): classic, LRU(N), RAM pressure and none, one interface.
 
 Outputs are keyed by signature (`signature.py`), objects (node instances) by `(node_id, class_type)`.
 Expanded nodes live in a sub-level under their parent, so a parent that re-expands the same children
@@ -252,7 +252,7 @@ class NullCache:
 
     Within a prompt, results are kept by node id until the prompt ends. ComfyUI keeps nothing at
     all, so a node that already ran is run again when a lazy request or an expansion links to it
-    later (execution.md §3.6); a re-run expanding node then adds the same ephemeral ids twice and
+    later (docs/execution.md §3.6); a re-run expanding node then adds the same ephemeral ids twice and
     the prompt fails (loops built by expansion cannot run under --cache-none). We decided against
     copying that: one run per node per prompt.
     """
@@ -320,7 +320,7 @@ class ObjectCache:
 
 
 def make_output_cache(mode: str, size: int = 0) -> OutputCache:
-    """The output cache for a mode name (execution.md §4.1; `lru` with size 0 is classic)."""
+    """The output cache for a mode name (docs/execution.md §4.1; `lru` with size 0 is classic)."""
     if mode == "lru" and size > 0:
         return LRUCache(size)
     if mode == "ram":

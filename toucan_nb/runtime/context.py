@@ -1,4 +1,4 @@
-"""Which prompt and node the current code runs for (execution.md §5.5), in a contextvar.
+"""Which prompt and node the current code runs for (docs/execution.md §5.5), in a contextvar.
 
 The executor sets it around every node call (FUNCTION, check_lazy_status, IS_CHANGED, validators);
 asyncio tasks copy it, so concurrent async nodes stay apart. `hooks` is the running prompt's

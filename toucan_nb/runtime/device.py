@@ -59,7 +59,7 @@ def soft_empty_cache() -> None:
 
 
 def device_stats() -> dict[str, Any]:
-    """The one `devices` entry of /system_stats (protocol.md §4)."""
+    """The one `devices` entry of /system_stats (docs/protocol.md §4)."""
     import torch
 
     dev = get_torch_device()

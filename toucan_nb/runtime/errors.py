@@ -1,9 +1,9 @@
 """The runtime's exception tree; translated to wire bodies once, in `toucan_nb.api.errors`.
 
     ToucanError
-    ├── PromptValidationError   error + node_errors, protocol.md §6 shape
-    ├── NodeExecutionError      a node raised while running (execution.md §3.12)
-    ├── ExecutionInterruptedError  interrupt flag seen (execution.md §3.11)
+    ├── PromptValidationError   error + node_errors, docs/protocol.md §6 shape
+    ├── NodeExecutionError      a node raised while running (docs/execution.md §3.12)
+    ├── ExecutionInterruptedError  interrupt flag seen (docs/execution.md §3.11)
     ├── DependencyCycleError    no ready node and nothing external to wait for (§3.9)
     ├── NodeNotFoundError       DynamicPrompt.get_node on an unknown id
     ├── NodeInputError          check_lazy_status named an input the node does not have
@@ -30,7 +30,7 @@ class ToucanError(Exception):
 
 
 class PromptValidationError(ToucanError):
-    """A prompt failed validation; `error` and `node_errors` are the protocol.md §6 dicts.
+    """A prompt failed validation; `error` and `node_errors` are the docs/protocol.md §6 dicts.
 
     `str()` is the summary, then one line per failing input, e.g.
     `EmptyImage (node 1): width: Value -5 smaller than min of 1`.

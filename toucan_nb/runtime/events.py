@@ -1,7 +1,7 @@
 """Typed execution events and the thread-safe `EventBus` they travel on.
 
-Each wire event of protocol.md §14/§15 is one class here; its wire name appears once, as `name`.
-`delivery` says who receives it when a prompt has a client (protocol.md §13.3):
+Each wire event of docs/protocol.md §14/§15 is one class here; its wire name appears once, as `name`.
+`delivery` says who receives it when a prompt has a client (docs/protocol.md §13.3):
 
 * ``"client"``: only the prompt's client; never sent when the prompt has no client_id;
 * ``"client_or_all"``: the prompt's client, or every socket when the prompt has no client_id;
@@ -43,7 +43,7 @@ class Event:
 
     name: ClassVar[str] = ""
     delivery: ClassVar[str] = "client"
-    recorded: ClassVar[bool] = False  # kept in history status messages (execution.md §3.1)
+    recorded: ClassVar[bool] = False  # kept in history status messages (docs/execution.md §3.1)
     client_id: str | None = None
     seq: int = 0
 
@@ -122,7 +122,7 @@ class Progress(PromptEvent):
 
 
 class NodeProgress:
-    """One node's entry in `progress_state` (protocol.md §14). Treat as immutable; a plain slotted
+    """One node's entry in `progress_state` (docs/protocol.md §14). Treat as immutable; a plain slotted
     class because one is made at every node start and finish."""
 
     __slots__ = ("node_id", "state", "value", "max", "prompt_id", "display_node_id", "parent_node_id",
@@ -232,7 +232,7 @@ class ExecutionError(PromptEvent):
 
 @dataclass(frozen=True, slots=True)
 class NodeFailure:
-    """Why a prompt failed, as `execution_error` reports it (execution.md §3.12).
+    """Why a prompt failed, as `execution_error` reports it (docs/execution.md §3.12).
 
     `node_id` is the failing node's real id ("" when no node is to blame). `current_inputs` is the
     node's inputs as ComfyUI formats them (a dict), or `[]` where ComfyUI sends a list (a
@@ -277,7 +277,7 @@ class ExecutionInterrupted(RecordedEvent):
 
 @dataclass(slots=True, eq=False, kw_only=True)
 class PreviewImage(PromptEvent):
-    """A live preview from node code; binary frame type 1 or 4 on the wire (protocol.md §15)."""
+    """A live preview from node code; binary frame type 1 or 4 on the wire (docs/protocol.md §15)."""
 
     name: ClassVar[str] = "preview_image"
     delivery: ClassVar[str] = "client_or_all"

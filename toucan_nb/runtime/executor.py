@@ -1,4 +1,4 @@
-"""PromptExecutor: runs one validated prompt with ComfyUI's semantics (execution.md §3).
+"""PromptExecutor: runs one validated prompt with ComfyUI's semantics (docs/execution.md §3).
 
 The executor is long-lived: it owns the output and object caches and an asyncio loop, and runs
 prompts one after another. Everything that belongs to one prompt (its dynamic graph, progress,
@@ -136,7 +136,7 @@ class _Run:
 
     # -- RunHooks -------------------------------------------------------------------------------
     def check_interrupt(self) -> None:
-        """Raise ExecutionInterruptedError once after an interrupt (execution.md §3.11)."""
+        """Raise ExecutionInterruptedError once after an interrupt (docs/execution.md §3.11)."""
         if self._interrupt.is_set():
             self._interrupt.clear()
             raise ExecutionInterruptedError("Processing interrupted")
@@ -167,7 +167,7 @@ class _Run:
 
 
 class _BlockNotice:
-    """Turns an ExecutionBlocker with a message into an execution_error notice (execution.md §3.8)."""
+    """Turns an ExecutionBlocker with a message into an execution_error notice (docs/execution.md §3.8)."""
 
     __slots__ = ("run", "unique_id", "class_type")
 
@@ -338,7 +338,7 @@ class PromptExecutor:
         cached = self.outputs.get(unique_id)
         if cached is not None:
             if run.client_id is not None:
-                # QUIRK(execution.md §3.3): only with a client are cached outputs re-emitted (and kept in history).
+                # QUIRK(docs/execution.md §3.3): only with a client are cached outputs re-emitted (and kept in history).
                 cached_ui = cached.ui or {}
                 run.publish(ev.Executed(node=unique_id, display_node=display_node_id,
                                         output=cached_ui.get("output", None), prompt_id=run.prompt_id,
@@ -369,7 +369,7 @@ class PromptExecutor:
                         if is_link(r):
                             entry = execution_list.get_cache(r[0], unique_id)
                             assert entry is not None
-                            # QUIRK(execution.md §3.7): every item of the referenced output is appended.
+                            # QUIRK(docs/execution.md §3.7): every item of the referenced output is appended.
                             row.extend(entry.outputs[r[1]])
                         else:
                             row.append(r)
@@ -442,7 +442,7 @@ class PromptExecutor:
     async def _lazy_requests(self, run: _Run, unique_id: str, obj: Any, info: ClassInfo,
                              data: dict[str, list[Any]], missing: set[str], node: dict[str, Any],
                              v3_data: dict[str, Any] | None = None) -> list[str]:
-        """Names check_lazy_status asks for that are not available yet (execution.md §1.8)."""
+        """Names check_lazy_status asks for that are not available yet (docs/execution.md §1.8)."""
         if v3_data is not None:
             v3_data = {**v3_data, "create_dynamic_tuple": True}  # nested values come as (value, id)
         results = await map_node_over_list(run.prompt_id, unique_id, obj, info, data, "check_lazy_status", run,
@@ -452,7 +452,7 @@ class PromptExecutor:
         for r in results:
             if isinstance(r, asyncio.Task):
                 r = await r
-            # QUIRK(execution.md §1.8): only list results count; tuples are ignored.
+            # QUIRK(docs/execution.md §1.8): only list results count; tuples are ignored.
             if not isinstance(r, list):
                 continue
             for name in r:

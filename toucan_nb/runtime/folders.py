@@ -18,7 +18,7 @@ SUPPORTED_PT_EXTENSIONS = frozenset(
     {".ckpt", ".pt", ".pt2", ".bin", ".pth", ".safetensors", ".pkl", ".sft"}
 )
 
-# Registration order is what GET /models reports (protocol.md §4).
+# Registration order is what GET /models reports (docs/protocol.md §4).
 MODEL_FOLDERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("checkpoints", SUPPORTED_PT_EXTENSIONS),
     ("configs", frozenset({".yaml"})),

@@ -1,4 +1,4 @@
-"""Links, ExecutionBlocker and GraphBuilder: what node code uses to build graphs (execution.md §3.7, §3.8).
+"""Links, ExecutionBlocker and GraphBuilder: what node code uses to build graphs (docs/execution.md §3.7, §3.8).
 
 `comfy_execution.graph_utils` and `comfy_execution.graph` re-export these very objects, so the
 executor's `isinstance(x, ExecutionBlocker)` sees blockers made by custom nodes.
@@ -64,7 +64,7 @@ class Node:
 class GraphBuilder:
     """Builds a graph for node expansion; ids get a prefix unique to the expanding call.
 
-    QUIRK(execution.md §3.7): the default prefix is class-global state set by the executor before
+    QUIRK(docs/execution.md §3.7): the default prefix is class-global state set by the executor before
     each call, so an async node that builds after an `await` may see another node's prefix.
     """
 

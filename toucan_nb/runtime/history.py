@@ -1,7 +1,7 @@
 """Finished prompts: `HistoryEntry` and the insertion-ordered, bounded `History`.
 
-Implements protocol.md §7 (`/history`, `max_items`/`offset`, delete/clear) and §17 (entry shape);
-execution.md §3.1 steps 8-9 (what the worker stores).
+Implements docs/protocol.md §7 (`/history`, `max_items`/`offset`, delete/clear) and §17 (entry shape);
+docs/execution.md §3.1 steps 8-9 (what the worker stores).
 
 `History` keeps ComfyUI's dict semantics: entries are ordered by first insertion; adding an entry
 whose prompt_id is already present replaces it *in place* (prompt ids need not be unique); when full
@@ -45,7 +45,7 @@ RUNTIME_STOPPED_TYPE = "RuntimeStopped"
 
 @dataclass(frozen=True, slots=True, eq=False)
 class HistoryEntry:
-    """One finished prompt (execution.md §3.1 step 9). `messages` are `[event name, data]` pairs."""
+    """One finished prompt (docs/execution.md §3.1 step 9). `messages` are `[event name, data]` pairs."""
 
     prompt: QueueItem
     outputs: dict[str, Any] = field(default_factory=dict)
@@ -63,7 +63,7 @@ class HistoryEntry:
         return {"status_str": self.status_str, "completed": self.completed, "messages": self.messages}
 
     def to_wire(self) -> dict[str, Any]:
-        """The protocol.md §17 dict, keys in ComfyUI's order: prompt, outputs, status, meta."""
+        """The docs/protocol.md §17 dict, keys in ComfyUI's order: prompt, outputs, status, meta."""
         return {"prompt": self.prompt.to_wire(), "outputs": self.outputs, "status": self.status(),
                 "meta": self.meta}
 
@@ -83,7 +83,7 @@ class HistoryEntry:
 
 def runtime_stopped_entry(item: QueueItem, *, started_at: int | None = None,
                           stopped_at: int | None = None) -> HistoryEntry:
-    """The entry recorded for a prompt that was running when the runtime died (DESIGN.md, decision 5).
+    """The entry recorded for a prompt that was running when the runtime died (docs/architecture.md, decision 5).
 
     It reads like a failed run: `status_str` "error", `completed` False, an `execution_start`
     message when the start time is known, and an `execution_error` message with no node, so
@@ -156,7 +156,7 @@ class History:
             self._persist("save entry", lambda s: s.save_history(entry, evicted))
 
     def get(self, max_items: int | None = None, offset: int | None = None) -> dict[str, dict[str, Any]]:
-        """Wire entries by prompt_id, oldest first, with ComfyUI's `/history` paging (protocol.md §7).
+        """Wire entries by prompt_id, oldest first, with ComfyUI's `/history` paging (docs/protocol.md §7).
 
         * nothing: every entry;
         * `offset` only: entries from index `offset` on; at or past the end: `{}`;
@@ -174,7 +174,7 @@ class History:
             start = min(max(start, 0), size)
             stop = None
             if max_items is not None:
-                # QUIRK(protocol.md §7): ComfyUI checks the count only after adding an entry, so
+                # QUIRK(docs/protocol.md §7): ComfyUI checks the count only after adding an entry, so
                 # `max_items` <= 0 with an explicit offset still returns one entry.
                 stop = min(start + max(max_items, 1), size)
             selected = itertools.islice(self._entries.items(), start, stop)

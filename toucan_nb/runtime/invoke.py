@@ -1,4 +1,4 @@
-"""Calling node code: input assembly, list mapping, result merging (execution.md §3.4, §3.5, §1.5).
+"""Calling node code: input assembly, list mapping, result merging (docs/execution.md §3.4, §3.5, §1.5).
 
 This is the one place custom-node callables are invoked during execution. Per-class facts
 (INPUT_TYPES, lazy inputs, hidden markers, list flags, coroutine-ness) are read once per class per
@@ -53,7 +53,7 @@ class ClassInfo:
         lazy, raw = set(), set()
         hidden: dict[str, str] = {}
         # Later sections win, as get_input_info looks up. A V3 class's hidden values are not inputs:
-        # they reach the node as `cls.hidden` (execution.md §1.9).
+        # they reach the node as `cls.hidden` (docs/execution.md §1.9).
         for category in ("optional", "required") if is_v3 else ("hidden", "optional", "required"):
             section = input_types.get(category)
             if not isinstance(section, dict):
@@ -96,7 +96,7 @@ class ClassInfo:
 
 def hidden_values(info: ClassInfo, unique_id: str, dynprompt: DynamicPrompt | None,
                   extra_data: dict[str, Any]) -> dict[str, list[Any]]:
-    """Hidden marker values (execution.md §1.3), each as a one-item list."""
+    """Hidden marker values (docs/execution.md §1.3), each as a one-item list."""
     out: dict[str, list[Any]] = {}
     for name, marker in info.hidden.items():
         if marker == "PROMPT":
@@ -137,11 +137,11 @@ def get_input_data(inputs: dict[str, Any], info: ClassInfo, unique_id: str, exec
                 missing.add(name)
                 data[name] = [None]
                 continue
-            # QUIRK(execution.md §1.4): linked inputs are passed even when the node does not declare them.
+            # QUIRK(docs/execution.md §1.4): linked inputs are passed even when the node does not declare them.
             data[name] = entry.outputs[value[1]]
         elif name in categories:
             data[name] = [value]
-        # QUIRK(execution.md §1.4): undeclared constants are dropped.
+        # QUIRK(docs/execution.md §1.4): undeclared constants are dropped.
     if info.hidden:
         data.update(hidden_values(info, unique_id, dynprompt, extra_data))
     return data, missing
@@ -167,7 +167,7 @@ def _first_blocker(inputs: dict[str, Any], whole_lists: bool) -> ExecutionBlocke
 
 
 def _call_slices(data: dict[str, list[Any]], input_is_list: bool) -> list[tuple[dict[str, Any], int | None]]:
-    """The keyword arguments of each call and its list index (execution.md §3.5)."""
+    """The keyword arguments of each call and its list index (docs/execution.md §3.5)."""
     if input_is_list:
         return [(data, 0)]
     if not data:
@@ -175,7 +175,7 @@ def _call_slices(data: dict[str, list[Any]], input_is_list: bool) -> list[tuple[
     n = max(len(v) for v in data.values())
     if n == 1:
         return [({k: v[0] for k, v in data.items()}, 0)]
-    # QUIRK(execution.md §3.5): shorter lists repeat their last item; empty ones raise IndexError.
+    # QUIRK(docs/execution.md §3.5): shorter lists repeat their last item; empty ones raise IndexError.
     return [({k: v[i if len(v) > i else -1] for k, v in data.items()}, i) for i in range(n)]
 
 
@@ -263,7 +263,7 @@ def merge_result_data(results: list[Any], info: ClassInfo) -> list[list[Any]]:
     width = len(results[0])
     flags = info.output_is_list if info.output_is_list is not None else (False,) * width
     output: list[list[Any]] = []
-    # QUIRK(execution.md §3.5): zip() drops outputs beyond a shorter OUTPUT_IS_LIST.
+    # QUIRK(docs/execution.md §3.5): zip() drops outputs beyond a shorter OUTPUT_IS_LIST.
     for i, is_list in zip(range(width), flags, strict=False):
         if is_list:
             value: list[Any] = []
@@ -315,7 +315,7 @@ def output_from_returns(return_values: list[Any], info: ClassInfo) -> NodeReturn
             node_ui = r.ui
             if node_ui is not None:
                 uis.append(node_ui if isinstance(node_ui, dict) else node_ui.as_dict())
-            # QUIRK(execution.md §1.9): block_execution stands in for a result but makes none, so
+            # QUIRK(docs/execution.md §1.9): block_execution stands in for a result but makes none, so
             # a NodeOutput with only block_execution (what a returned ExecutionBlocker becomes)
             # gives no outputs at all, and its consumers read those inputs as missing.
             result = r.result
@@ -340,13 +340,13 @@ def output_from_returns(return_values: list[Any], info: ClassInfo) -> NodeReturn
         output = []
     ui: dict[str, list[Any]] = {}
     if uis:
-        # QUIRK(execution.md §3.5): keys come from the first call's ui.
+        # QUIRK(docs/execution.md §3.5): keys come from the first call's ui.
         ui = {k: [y for x in uis for y in x[k]] for k in uis[0]}
     return NodeReturn(output, ui, has_subgraph)
 
 
 def format_value(x: Any) -> Any:
-    """How `current_inputs` shows a value in errors (execution.md §3.12)."""
+    """How `current_inputs` shows a value in errors (docs/execution.md §3.12)."""
     if x is None or isinstance(x, (int, float, bool, str)):
         return x
     return str(x)

@@ -1,7 +1,7 @@
-"""The `/api/jobs` view of queue and history: normalisation, filtering, sorting, paging (protocol.md §8).
+"""The `/api/jobs` view of queue and history: normalisation, filtering, sorting, paging (docs/protocol.md §8).
 
 Pure functions over snapshots; no locks, any thread. The first six names are those ComfyUI's
-`comfy_execution/jobs.py` exports to its unit tests (execution.md §6.1 "test_jobs.py"), with the
+`comfy_execution/jobs.py` exports to its unit tests (docs/execution.md §6.1 "test_jobs.py"), with the
 same signatures and behaviour as ComfyUI 0.8.0; `toucan_nb.compat` re-exports them. `list_jobs`
 and `get_job` are what the HTTP layer calls: they take the raw query strings and raise
 `BadRequestError` / `NotFoundError`, which the HTTP layer turns into its 400 / 404 bodies.
@@ -77,7 +77,7 @@ def is_previewable(media_type: str, item: Mapping[str, Any]) -> bool:
 
 
 def get_outputs_summary(outputs: Mapping[str, Any]) -> OutputsSummary:
-    """Count output items and pick the preview (protocol.md §8).
+    """Count output items and pick the preview (docs/protocol.md §8).
 
     Counts every dict inside every list value of every node's output, except under `animated`.
     The preview is the first previewable item with `type == "output"`, else the first previewable
@@ -118,7 +118,7 @@ def _metadata(extra_data: Any) -> tuple[Any, Any]:
 
 
 def _pruned(job: dict[str, Any]) -> dict[str, Any]:
-    # Job objects omit keys whose value would be null (protocol.md §8).
+    # Job objects omit keys whose value would be null (docs/protocol.md §8).
     return {key: value for key, value in job.items() if value is not None}
 
 
@@ -152,7 +152,7 @@ def normalize_history_item(prompt_id: str, history_item: HistoryEntry | Mapping[
     create_time, workflow_id = _metadata(extra_data)
 
     status_info = wire.get("status", {}) or {}
-    # Only "error" fails; interrupted runs are "error" too (protocol.md §8).
+    # Only "error" fails; interrupted runs are "error" too (docs/protocol.md §8).
     status = JobStatus.FAILED if status_info.get("status_str") == "error" else JobStatus.COMPLETED
 
     outputs = wire.get("outputs", {})

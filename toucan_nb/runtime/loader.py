@@ -1,4 +1,4 @@
-"""Loading ComfyUI custom node packs from `custom_nodes` folders (execution.md §1.10), and the
+"""Loading ComfyUI custom node packs from `custom_nodes` folders (docs/execution.md §1.10), and the
 `--extra-model-paths-config` yaml that adds model and custom-node folders.
 
 Each entry of each folder, in `os.listdir` order, is a pack: a `.py` file, imported under the
@@ -125,7 +125,7 @@ def load_pack(registry: NodeRegistry, path: str, *, ignore: Iterable[str] = ()) 
     path = os.path.abspath(path)
     name = pack_name(path)
     is_file = os.path.isfile(path)
-    # QUIRK(execution.md §1.10): ComfyUI's sys.modules names are whole paths, so two packs of the
+    # QUIRK(docs/execution.md §1.10): ComfyUI's sys.modules names are whole paths, so two packs of the
     # same name in different folders do not collide.
     module_name = os.path.splitext(path)[0] if is_file else path.replace(".", "_x_")
     started = time.perf_counter()
@@ -159,7 +159,7 @@ def _import(module_name: str, file_path: str) -> Any:
 def _register_nodes(registry: NodeRegistry, module: Any, name: str, ignore: frozenset[str]) -> tuple[str, ...]:
     mappings = getattr(module, "NODE_CLASS_MAPPINGS", None)
     if mappings is None:
-        # QUIRK(execution.md §1.10): comfy_entrypoint counts only without NODE_CLASS_MAPPINGS.
+        # QUIRK(docs/execution.md §1.10): comfy_entrypoint counts only without NODE_CLASS_MAPPINGS.
         if hasattr(module, "comfy_entrypoint"):
             return _register_extension(registry, module, name, ignore)
         raise _PackError("the module has no NODE_CLASS_MAPPINGS or comfy_entrypoint")
@@ -172,14 +172,14 @@ def _register_nodes(registry: NodeRegistry, module: Any, name: str, ignore: froz
         cls.RELATIVE_PYTHON_MODULE = python_module
         registry.register(class_type, cls, python_module=python_module)
         registered.append(class_type)
-    # QUIRK(execution.md §1.10): display names merge unfiltered, built-in names included.
+    # QUIRK(docs/execution.md §1.10): display names merge unfiltered, built-in names included.
     for class_type, display_name in dict(getattr(module, "NODE_DISPLAY_NAME_MAPPINGS", None) or {}).items():
         registry.set_display_name(class_type, display_name)
     return tuple(registered)
 
 
 def _register_extension(registry: NodeRegistry, module: Any, name: str, ignore: frozenset[str]) -> tuple[str, ...]:
-    """A V3 pack: `comfy_entrypoint()` -> extension -> `get_node_list()` (execution.md §1.10)."""
+    """A V3 pack: `comfy_entrypoint()` -> extension -> `get_node_list()` (docs/execution.md §1.10)."""
     entrypoint = module.comfy_entrypoint
     if not callable(entrypoint):
         raise _PackError("comfy_entrypoint is not callable")

@@ -1,4 +1,4 @@
-"""`EncodedPreview`: a live preview image and its JPEG/PNG encoding (execution.md §5.4).
+"""`EncodedPreview`: a live preview image and its JPEG/PNG encoding (docs/execution.md §5.4).
 
 Node code hands a PIL image (or already encoded bytes) to the runtime; the `PreviewImage` event
 carries it (events.py) and every consumer that sends it (the WebSocket fan-out, the widget) asks
@@ -38,7 +38,7 @@ class EncodedPreview:
         return "image/png" if self.format == "PNG" else "image/jpeg"
 
     def encoded(self) -> bytes:
-        """The encoded bytes (execution.md §5.4: contain() to max_size, bilinear)."""
+        """The encoded bytes (docs/execution.md §5.4: contain() to max_size, bilinear)."""
         with self._lock:
             if self._bytes is None:
                 from PIL import Image, ImageOps  # Pillow only once a preview is sent

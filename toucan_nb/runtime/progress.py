@@ -1,4 +1,4 @@
-"""Per-prompt node progress (execution.md §5.2): its one fold, and the executor's registry.
+"""Per-prompt node progress (docs/execution.md §5.2): its one fold, and the executor's registry.
 
 `ProgressSnapshot` is ComfyUI's full `progress_state` map of one prompt, folded from node entries
 in order; it is the only fold of them: the executor keeps one per prompt (`ProgressRegistry`),
@@ -53,7 +53,7 @@ class ProgressSnapshot:
         return len(self.nodes)
 
     def data(self) -> dict[str, Any]:
-        """The `progress_state` wire data (execution.md §5.2)."""
+        """The `progress_state` wire data (docs/execution.md §5.2)."""
         return {"prompt_id": self.prompt_id, "nodes": {e.node_id: e.to_wire() for e in self.listed()}}
 
 

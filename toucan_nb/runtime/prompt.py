@@ -1,4 +1,4 @@
-"""DynamicPrompt: the original prompt plus the ephemeral nodes expansion adds (execution.md §3.7).
+"""DynamicPrompt: the original prompt plus the ephemeral nodes expansion adds (docs/execution.md §3.7).
 
 Owned by the executor thread for the duration of one prompt.
 """

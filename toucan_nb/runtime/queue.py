@@ -1,6 +1,6 @@
 """The prompt queue: a thread-safe min-heap of pending prompts plus the set of running ones.
 
-Implements protocol.md §6 (priority numbers) and §7 (`/queue`, POST `/queue`, `queue_remaining`).
+Implements docs/protocol.md §6 (priority numbers) and §7 (`/queue`, POST `/queue`, `queue_remaining`).
 
 Ordering. ComfyUI pushes the tuple `(number, prompt_id, prompt, ...)` on a `heapq`, so a lower
 `number` runs first and equal numbers run in `prompt_id` order. We push `(number, prompt_id, seq,
@@ -59,7 +59,7 @@ class QueueItem:
     sensitive: dict[str, Any] = field(default_factory=dict)
 
     def to_wire(self) -> list[Any]:
-        """The 5-element `/queue` array `[number, prompt_id, prompt, extra_data, outputs]` (protocol.md §7)."""
+        """The 5-element `/queue` array `[number, prompt_id, prompt, extra_data, outputs]` (docs/protocol.md §7)."""
         return [self.number, self.prompt_id, self.prompt, self.extra_data, self.outputs_to_execute]
 
     @classmethod
@@ -156,7 +156,7 @@ class PromptQueue:
             return list(self._running.values())
 
     def pending(self) -> list[QueueItem]:
-        """Pending items in raw heap-array order, not sorted (QUIRK(protocol.md §7))."""
+        """Pending items in raw heap-array order, not sorted (QUIRK(docs/protocol.md §7))."""
         with self._lock:
             return [entry[3] for entry in self._heap]
 
@@ -182,7 +182,7 @@ class PromptQueue:
                     if entry[1] != prompt_id:
                         continue
                     if len(self._heap) == 1:
-                        # QUIRK(protocol.md §7): ComfyUI wipes the queue here, which notifies,
+                        # QUIRK(docs/protocol.md §7): ComfyUI wipes the queue here, which notifies,
                         # and then notifies again: deleting the last item broadcasts twice.
                         self.clear()
                     else:

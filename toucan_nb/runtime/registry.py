@@ -1,7 +1,7 @@
 """NodeRegistry: class_type -> node class, display names, web directories, and /object_info entries.
 
-Node classes follow ComfyUI's V1 contract (execution.md §1.1) or are V3 schema classes (§1.9).
-Description for /object_info follows protocol.md §5.1. A V3 class describes itself
+Node classes follow ComfyUI's V1 contract (docs/execution.md §1.1) or are V3 schema classes (§1.9).
+Description for /object_info follows docs/protocol.md §5.1. A V3 class describes itself
 (`GET_NODE_INFO_V1()`, the V3 shape of §5.2), with the registry's python_module; a V1 class with
 `OBJECT_INFO_V3 = True` is described in that same shape, which is how ComfyUI describes the nodes it
 ships as V3 schema classes.
@@ -95,7 +95,7 @@ class NodeRegistry:
 
     # -- /object_info ------------------------------------------------------------------------
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
-        """All node descriptions, or `{class_type: info}` / `{}` for one (protocol.md §5)."""
+        """All node descriptions, or `{class_type: info}` / `{}` for one (docs/protocol.md §5)."""
         names = list(self._classes) if class_type is None else [class_type]
         out: dict[str, Any] = {}
         for name in names:
@@ -110,7 +110,7 @@ class NodeRegistry:
     def node_info(self, class_type: str) -> dict[str, Any]:
         cls = self.get(class_type)
         if v3.is_v3(cls):
-            # QUIRK(execution.md §1.9): name and display_name come from the schema, whatever the
+            # QUIRK(docs/execution.md §1.9): name and display_name come from the schema, whatever the
             # class is registered as.
             info = dict(cls.GET_NODE_INFO_V1())  # type: ignore[attr-defined]
             info["python_module"] = self.python_module(class_type)

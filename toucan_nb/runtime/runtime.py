@@ -41,7 +41,7 @@ NUMBER_BLOCK = 256  # priority numbers reserved from a shared store at a time (s
 
 log = logging.getLogger(__name__)
 
-# Kept out of history and listings, still passed to execution (protocol.md §6).
+# Kept out of history and listings, still passed to execution (docs/protocol.md §6).
 SENSITIVE_EXTRA_DATA_KEYS = ("auth_token_comfy_org", "api_key_comfy_org")
 CACHE_MODES = ("classic", "lru", "none", "ram")
 # Longest stretch of back-to-back prompts before the executor's loop gets a turn (seconds).

@@ -1,4 +1,4 @@
-"""ExecutionList: which node runs next (execution.md §3.2, §3.6, §3.9, §3.10).
+"""ExecutionList: which node runs next (docs/execution.md §3.2, §3.6, §3.9, §3.10).
 
 Same rules as ComfyUI's TopologicalSort/ExecutionList (strong links, lazy inputs, external blocks for
 async nodes, pinned input values, output-first picking, cycle blame), but ready nodes are tracked
@@ -21,7 +21,7 @@ from toucan_nb.runtime.prompt import DynamicPrompt
 
 
 class CycleReport:
-    """What the executor reports for a dependency cycle (execution.md §3.9)."""
+    """What the executor reports for a dependency cycle (docs/execution.md §3.9)."""
 
     __slots__ = ("node_id", "error")
 

@@ -1,4 +1,4 @@
-"""Cache keys ("signatures") of prompt nodes (execution.md §4.2), built incrementally.
+"""Cache keys ("signatures") of prompt nodes (docs/execution.md §4.2), built incrementally.
 
 ComfyUI rebuilds each node's key from its whole ancestry on every prompt, which is quadratic in
 chain length. Here a signature is hash-consed (Merkle style): a node's signature is an interned
@@ -125,7 +125,7 @@ def to_hashable(value: Any) -> Any:
 
 
 class IsChangedCache:
-    """Calls IS_CHANGED (V3: fingerprint_inputs) at most once per node per prompt (execution.md §1.6)."""
+    """Calls IS_CHANGED (V3: fingerprint_inputs) at most once per node per prompt (docs/execution.md §1.6)."""
 
     def __init__(self, prompt_id: str, dynprompt: DynamicPrompt, registry: Any, extra_data: dict[str, Any]) -> None:
         self.prompt_id = prompt_id
@@ -152,7 +152,7 @@ class IsChangedCache:
         if method is None:
             value: Any = False
         elif "is_changed" in node:
-            # QUIRK(execution.md §1.6): a value already in the prompt is used as is.
+            # QUIRK(docs/execution.md §1.6): a value already in the prompt is used as is.
             value = node["is_changed"]
         else:
             value = self._call(node_id, node, cls, method)

@@ -1,4 +1,4 @@
-"""SQLite persistence of the pending queue, the history and the priority counter (DESIGN.md, decision 5),
+"""SQLite persistence of the pending queue, the history and the priority counter (docs/architecture.md, decision 5),
 shared by every runtime that uses one user folder.
 
 One file, `<user_dir>/toucan.db` by default, in WAL mode with `synchronous=NORMAL`: a commit
@@ -54,7 +54,7 @@ What is stored, and when (the callers are `PromptQueue` and `History`):
 
 * queue rows: written on `put` (state `pending`), marked `running` with a start time on `get`,
   deleted on `task_done`/`delete`/`clear`. Sensitive extra_data keys are never written, so a
-  reloaded prompt runs without them (protocol.md §6: they are never stored or listed anyway).
+  reloaded prompt runs without them (docs/protocol.md §6: they are never stored or listed anyway).
 * history rows: upserted on `add` (a repeated prompt_id keeps its original position, like the
   in-memory dict; its ``rev`` goes up so other runtimes reload it), deleted on
   `delete`/`clear`/eviction.
@@ -596,7 +596,7 @@ class Store:
     # -- priority counter ------------------------------------------------------------------------
 
     def load_counter(self) -> int:
-        """The saved priority counter (protocol.md §6), 0 when none was saved."""
+        """The saved priority counter (docs/protocol.md §6), 0 when none was saved."""
         self.flush()
         with self._lock:
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (_COUNTER_KEY,)).fetchone()

@@ -1,4 +1,4 @@
-"""The V3 node-class contract as the executor sees it (execution.md §1.9).
+"""The V3 node-class contract as the executor sees it (docs/execution.md §1.9).
 
 A V3 class (`comfy_api.latest.io.ComfyNode`) describes itself with a schema and runs as a classmethod
 on a per-call clone of itself that carries the call's hidden values. ComfyUI's executor recognises
@@ -89,7 +89,7 @@ def first_real_override(cls: type, name: str, *, base: type | None = None) -> Ca
 
 
 def change_method(cls: type) -> str | None:
-    """The name of the method whose result keys a node's cache entry, or None (execution.md §1.6)."""
+    """The name of the method whose result keys a node's cache entry, or None (docs/execution.md §1.6)."""
     if is_v3(cls) and first_real_override(cls, "fingerprint_inputs") is not None:
         return "fingerprint_inputs"
     return "IS_CHANGED" if hasattr(cls, "IS_CHANGED") else None
@@ -240,7 +240,7 @@ def call_data(input_types: Mapping[str, Any], live_inputs: Mapping[str, Any], un
     """ComfyUI's `V3Data` for one node call: `hidden_inputs` and `dynamic_paths`.
 
     Hidden values are those the class declares; `dynprompt` is None (and `prompt` therefore `{}`)
-    outside execution, in validation and fingerprinting, as in ComfyUI (execution.md §1.3).
+    outside execution, in validation and fingerprinting, as in ComfyUI (docs/execution.md §1.3).
     """
     if dynamic is None:
         dynamic = has_dynamic_inputs(input_types)

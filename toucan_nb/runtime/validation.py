@@ -1,4 +1,4 @@
-"""Prompt validation exactly as ComfyUI's POST /prompt does it (execution.md §2, protocol.md §6).
+"""Prompt validation exactly as ComfyUI's POST /prompt does it (docs/execution.md §2, docs/protocol.md §6).
 
 `validate_prompt` checks every node's class, picks the output nodes, then validates each output
 and everything it reaches through *declared* linked inputs, sharing one memo. It mutates the
@@ -11,7 +11,7 @@ ComfyUI recurses upstream; we walk with an explicit stack of per-node generators
 Exceptions other than PromptValidationError mean ComfyUI itself would have crashed (HTTP 500),
 e.g. a prompt that is a list; a node that is not an object is an `invalid_prompt` here.
 
-V3 schema classes (execution.md §1.9) are validated by the same rules: their declared inputs are
+V3 schema classes (docs/execution.md §1.9) are validated by the same rules: their declared inputs are
 those of `INPUT_TYPES()` with dynamic inputs expanded for the node's own inputs, and their validator
 is `validate_inputs` (when really defined), run on a prepared clone like `execute`.
 
@@ -59,7 +59,7 @@ class ValidationResult:
 
 
 def validate_node_input(received_type: Any, input_type: Any, strict: bool = False) -> bool:
-    """Whether an output of `received_type` may feed an input of `input_type` (execution.md §2.4)."""
+    """Whether an output of `received_type` may feed an input of `input_type` (docs/execution.md §2.4)."""
     # The left operand's __ne__ decides first: the IO StrEnum and the testing-pack's SmartType
     # are str subclasses that widen equality this way.
     if not received_type != input_type:  # noqa: SIM202 (the __ne__ call is the point)
@@ -84,7 +84,7 @@ def validate_node_input(received_type: Any, input_type: Any, strict: bool = Fals
 def validate_prompt(prompt: dict[str, Any], registry: NodeRegistry,
                     partial_execution_targets: list[str] | None = None, *,
                     prompt_id: str = "") -> ValidationResult:
-    """Validate `prompt` in place (execution.md §2.2); raises PromptValidationError on failure."""
+    """Validate `prompt` in place (docs/execution.md §2.2); raises PromptValidationError on failure."""
     if not isinstance(prompt, dict):
         raise TypeError(f"a prompt maps node ids to nodes; got {type(prompt).__name__}")
     classes = registry.classes()
@@ -108,7 +108,7 @@ def validate_prompt(prompt: dict[str, Any], registry: NodeRegistry,
             good.append(output)
             continue
         failed.append(reasons)
-        # QUIRK(execution.md §2.2 step 4): the whole memo is scanned, so a node with errors also
+        # QUIRK(docs/execution.md §2.2 step 4): the whole memo is scanned, so a node with errors also
         # lists failing outputs that do not depend on it.
         for node_id, (node_valid, node_reasons, _) in walk.memo.items():
             if node_valid is not True and len(node_reasons) > 0:
@@ -128,7 +128,7 @@ def validate_prompt(prompt: dict[str, Any], registry: NodeRegistry,
 # -- outputs -----------------------------------------------------------------------------------------------
 
 def _select_outputs(prompt: Any, classes: dict[str, type], targets: list[str] | None) -> list[Any]:
-    """Class check of every node, in dict order, then the output nodes (execution.md §2.2 steps 1-2)."""
+    """Class check of every node, in dict order, then the output nodes (docs/execution.md §2.2 steps 1-2)."""
     outputs = []
     for node_id in prompt:
         node = prompt[node_id]
@@ -309,7 +309,7 @@ class _Validation:
             message = None
 
     def _check(self, node_id: Any) -> Generator[_Request, _Outcome, _Outcome]:
-        """One node's checks (execution.md §2.3); yields a request per linked source to validate."""
+        """One node's checks (docs/execution.md §2.3); yields a request per linked source to validate."""
         prompt = self.prompt
         memo = self.memo
         node = prompt[node_id]
@@ -343,7 +343,7 @@ class _Validation:
                         name, input_name=name, input_config=info, received_value=val))
                     continue
                 source = val[0]
-                # Raises KeyError / IndexError out of this node, as in ComfyUI (execution.md §2.3 step 2).
+                # Raises KeyError / IndexError out of this node, as in ComfyUI (docs/execution.md §2.3 step 2).
                 received_type = classes[prompt[source]["class_type"]].RETURN_TYPES[val[1]]  # type: ignore[attr-defined]  # V1 node classes declare RETURN_TYPES
                 received_types[name] = received_type
                 # `!=` first inlines validate_node_input's own first test for the common exact match.
@@ -436,7 +436,7 @@ class _Validation:
         if result is True or isinstance(result, ExecutionBlocker):
             return []
         suffix = "" if result is False else f" - {result}"
-        # QUIRK(execution.md §1.7): one error per passed argument (input_types included); with no
+        # QUIRK(docs/execution.md §1.7): one error per passed argument (input_types included); with no
         # argument passed, a failure is ignored.
         return [_error("custom_validation_failed", "Custom validation failed for node", f"{name}{suffix}",
                        input_name=name) for name in args]

@@ -1,5 +1,5 @@
 """toucan_nb's testing pack: custom nodes with the behaviours ComfyUI's execution tests rely on
-(execution.md §6.1), written as an ordinary ComfyUI pack. It imports ComfyUI only through the
+(docs/execution.md §6.1), written as an ordinary ComfyUI pack. It imports ComfyUI only through the
 public custom-node modules (`comfy.*`, `comfy_execution.*`, `comfy_api.*`), which toucan_nb
 provides as aliases, and merges its submodules' mappings with relative imports.
 """

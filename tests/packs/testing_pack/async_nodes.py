@@ -1,5 +1,5 @@
 """Async nodes: sleeping with a ProgressBar, async validators and lazy checks, async failures,
-and expansions into several async nodes (execution.md §3.10)."""
+and expansions into several async nodes (docs/execution.md §3.10)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Nodes that exercise the executor: lazy inputs, undeclared inputs, IS_CHANGED, VALIDATE_INPUTS
-variants, and node expansion (execution.md §1.4, §1.6-1.8, §3.7, §3.9)."""
+variants, and node expansion (docs/execution.md §1.4, §1.6-1.8, §3.7, §3.9)."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ class TestCustomIsChanged:
 
 
 class TestIsChangedWithConstants:
-    """IS_CHANGED sees links as None, so it depends only on `value` (execution.md §1.6)."""
+    """IS_CHANGED sees links as None, so it depends only on `value` (docs/execution.md §1.6)."""
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Flow control by recursive node expansion: while and for loops, and an execution blocker
-(execution.md §3.7, §3.8).
+(docs/execution.md §3.7, §3.8).
 
 A while loop is a `TestWhileLoopOpen` ... `TestWhileLoopClose` pair. While the condition holds,
 the close node expands into a copy of every node between the pair (itself included, named
@@ -146,7 +146,7 @@ class TestForLoopOpen:
         return {
             "required": {"remaining": ("INT", {"default": 1, "min": 0, "max": 100000, "step": 1})},
             "optional": {f"initial_value{i}": ("*",) for i in range(1, NUM_FLOW_SOCKETS)},
-            # Not a hidden marker: only passed when a recursion supplies it (execution.md §1.3).
+            # Not a hidden marker: only passed when a recursion supplies it (docs/execution.md §1.3).
             "hidden": {"initial_value0": ("*",)},
         }
 

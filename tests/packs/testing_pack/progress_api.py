@@ -1,5 +1,5 @@
 """Nodes reporting progress through the public API: `ComfyAPI` (async) and `ComfyAPISync` (sync),
-both made when the pack is imported, as ComfyUI packs do (execution.md §5.3)."""
+both made when the pack is imported, as ComfyUI packs do (docs/execution.md §5.3)."""
 
 from __future__ import annotations
 

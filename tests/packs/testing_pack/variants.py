@@ -4,7 +4,7 @@ A SmartType string treats "*" as matching anything and "A,B" as matching any typ
 are all among its own, through `!=` (how ComfyUI compares link types). `VariantSupport()` turns a
 node's declared input and return types into SmartTypes and gives it a `VALIDATE_INPUTS` that
 receives `input_types`, which switches the executor's own link type check off for that node
-(execution.md §1.7). That validator is a plain function set on the class, not a classmethod.
+(docs/execution.md §1.7). That validator is a plain function set on the class, not a classmethod.
 """
 
 from __future__ import annotations

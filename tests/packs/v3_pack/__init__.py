@@ -1,5 +1,5 @@
 """A V3-only custom node pack: no NODE_CLASS_MAPPINGS, an async `comfy_entrypoint()` returning a
-`ComfyExtension` (execution.md §1.10). `mirrors` holds classes whose schemas mirror nodes ComfyUI
+`ComfyExtension` (docs/execution.md §1.10). `mirrors` holds classes whose schemas mirror nodes ComfyUI
 ships, `behaviour` nodes that exercise V3 execution.
 """
 

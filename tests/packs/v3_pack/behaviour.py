@@ -1,5 +1,5 @@
 """V3 nodes exercising execution behaviour through a server: hidden values, UI outputs, async
-`execute`, node expansion, blocked outputs and a pack-defined socket type (execution.md §1.9)."""
+`execute`, node expansion, blocked outputs and a pack-defined socket type (docs/execution.md §1.9)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """/workflow_templates, /i18n, /global_subgraphs, /experiment/models and /internal/*
-(protocol.md §11-§12)."""
+(docs/protocol.md §11-§12)."""
 
 from __future__ import annotations
 

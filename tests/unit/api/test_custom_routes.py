@@ -1,5 +1,5 @@
 """Routes custom nodes declare on PromptServer.instance.routes, mounted with /api twins
-(protocol.md §2), and on-prompt handlers run on POST /prompt."""
+(docs/protocol.md §2), and on-prompt handlers run on POST /prompt."""
 
 from __future__ import annotations
 

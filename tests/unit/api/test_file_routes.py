@@ -1,4 +1,4 @@
-"""/upload/image, /upload/mask and /view (protocol.md §9), uploads replayed from vectors."""
+"""/upload/image, /upload/mask and /view (docs/protocol.md §9), uploads replayed from vectors."""
 
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def test_upload_mask_replaces_alpha(server, runtime):
 
 def test_upload_mask_quirks(server, runtime):
     mask = png_bytes()
-    # QUIRK(protocol.md §9.2): a missing original writes nothing but answers 200.
+    # QUIRK(docs/protocol.md §9.2): a missing original writes nothing but answers 200.
     ref = '{"filename": "missing.png", "type": "input"}'
     resp = upload(server, "/upload/mask", {"original_ref": ref}, name="m.png", data=mask)
     assert resp.status == 200 and not os.path.exists(os.path.join(runtime.folders.input_dir, "m.png"))

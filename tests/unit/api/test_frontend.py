@@ -1,5 +1,5 @@
 """frontend.py: the bundle under a base path, redirects, no-cache index, gzip, templates, docs
-(frontend.md §1-§2)."""
+(docs/frontend.md §1-§2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Server-info routes against protocol.md §4-§5 and vectors/misc_routes.json."""
+"""Server-info routes against docs/protocol.md §4-§5 and vectors/misc_routes.json."""
 
 from __future__ import annotations
 

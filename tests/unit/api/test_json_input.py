@@ -59,13 +59,13 @@ def test_deep_bodies_are_400_on_every_json_route(server, runtime, method, path, 
 
 
 def test_a_deep_body_is_a_global_interrupt(server, runtime):
-    # /interrupt reads an unusable body as "no prompt_id" (protocol.md §7).
+    # /interrupt reads an unusable body as "no prompt_id" (docs/protocol.md §7).
     assert server.post("/interrupt", raw=DEEP).status == 200
     assert runtime.calls == [("interrupt", None)]
 
 
 def test_a_deep_original_ref_is_no_original(server, runtime):
-    # QUIRK(protocol.md §9.2): with no usable original the mask upload answers 200 and writes nothing.
+    # QUIRK(docs/protocol.md §9.2): with no usable original the mask upload answers 200 and writes nothing.
     body, ctype = multipart({"original_ref": DEEP}, {"image": ("m.png", png_bytes())})
     resp = server.request("POST", "/upload/mask", body=body, headers={"Content-Type": ctype})
     assert resp.status == 200 and resp.json() == {"name": "m.png", "subfolder": "", "type": "input"}

@@ -1,4 +1,4 @@
-"""Guards and headers of protocol.md §3: secret, origin check, CORS, Cache-Control."""
+"""Guards and headers of docs/protocol.md §3: secret, origin check, CORS, Cache-Control."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """/prompt, /queue, /history, /interrupt, /free and /api/jobs against a FakeRuntime
-(protocol.md §6-§8; execution of prompts is tested in tests/protocol)."""
+(docs/protocol.md §6-§8; execution of prompts is tested in tests/protocol)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_post_prompt_passes_everything_to_submit(server, runtime):
 
 
 def test_number_and_front(server, runtime):
-    # QUIRK(protocol.md §6): explicit number is a float and does not advance the counter.
+    # QUIRK(docs/protocol.md §6): explicit number is a float and does not advance the counter.
     explicit = server.post("/prompt", {"prompt": GRAPH, "number": 7, "prompt_id": "explicit-number-7"})
     assert explicit.body == VALIDATION["number_given"]["response"]["body_raw"].encode()
     assert server.post("/prompt", {"prompt": GRAPH}).json()["number"] == 0
@@ -67,7 +67,7 @@ def test_no_prompt_matches_the_vector(server, case):
 @pytest.mark.parametrize("case", ["bad_json_body", "empty_body", "prompt_is_list", "prompt_is_string",
                                   "prompt_is_null"])
 def test_malformed_bodies_are_400_json_not_500(server, case):
-    # Deviation (protocol.md §1, vectors): ComfyUI answers these with a plain-text 500.
+    # Deviation (docs/protocol.md §1, vectors): ComfyUI answers these with a plain-text 500.
     vec = VALIDATION[case]
     assert vec["response"]["status"] == 500
     raw = vec.get("request_body_raw")

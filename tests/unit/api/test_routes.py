@@ -1,4 +1,4 @@
-"""The route table (protocol.md §2): every route and its /api twin, the quirky exceptions, HEAD,
+"""The route table (docs/protocol.md §2): every route and its /api twin, the quirky exceptions, HEAD,
 405/404 as JSON, the base-path mount."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def test_route_and_api_twin_answer_the_same(server, path):
 
 
 def test_jobs_live_at_api_and_api_api_only(server):
-    # QUIRK(protocol.md §2): declared as /api/jobs.
+    # QUIRK(docs/protocol.md §2): declared as /api/jobs.
     assert server.get("/api/jobs").status == 200
     assert server.get("/api/api/jobs").json() == server.get("/api/jobs").json()
     assert server.get("/jobs").status == 404

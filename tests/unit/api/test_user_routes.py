@@ -1,4 +1,4 @@
-"""/users, /settings, /userdata and /v2/userdata (protocol.md §10) replayed against the recorded
+"""/users, /settings, /userdata and /v2/userdata (docs/protocol.md §10) replayed against the recorded
 sequence of vectors/misc_routes.json, plus multi-user and path rules."""
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def test_recorded_sequence(server):
     check(server.get("/settings/Comfy.Nonexistent"), "GET /settings/Comfy.Nonexistent")
     check(server.get("/v2/userdata"), "GET /v2/userdata")
     check(server.get("/userdata?dir=workflows"), "GET /userdata?dir=workflows (before any POST)")
-    # The stock UI posts settings as text/plain (frontend.md §2.2).
+    # The stock UI posts settings as text/plain (docs/frontend.md §2.2).
     check(server.post("/settings/Comfy.TestSetting", {"a": 1}, headers={"Content-Type": "text/plain;charset=UTF-8"}),
           "POST /settings/Comfy.TestSetting")
     check(server.post("/settings", {"Comfy.Other": "x", "Comfy.Num": 3}), "POST /settings")
@@ -75,7 +75,7 @@ def test_settings_file_is_indented(server, runtime):
 
 
 def test_plain_slashes_and_moves(server, runtime):
-    # jupyter-server-proxy decodes %2F (frontend.md §6.2)
+    # jupyter-server-proxy decodes %2F (docs/frontend.md §6.2)
     assert server.post("/api/userdata/workflows/a.json", raw=b"{}").json() == "workflows/a.json"
     assert server.get("/api/userdata/workflows/a.json").body == b"{}"
     moved = server.post("/api/userdata/workflows/a.json/move/workflows/b.json?overwrite=false")
@@ -92,7 +92,7 @@ def test_plain_slashes_and_moves(server, runtime):
 
 
 def test_double_decoding_quirk(server):
-    # QUIRK(protocol.md §10): a segment that still contains % is decoded again.
+    # QUIRK(docs/protocol.md §10): a segment that still contains % is decoded again.
     assert server.post("/userdata/workflows%252Fx.json", raw=b"1").json() == "workflows/x.json"
 
 

@@ -1,4 +1,4 @@
-"""Frame encoding of protocol.md §14-§15, byte for byte."""
+"""Frame encoding of docs/protocol.md §14-§15, byte for byte."""
 
 from __future__ import annotations
 

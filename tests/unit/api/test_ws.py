@@ -1,4 +1,4 @@
-"""/ws: greeting, feature flags, recipients, frames, reconnects (protocol.md §13-§15), with events
+"""/ws: greeting, feature flags, recipients, frames, reconnects (docs/protocol.md §13-§15), with events
 published straight onto the FakeRuntime's bus from this (non-loop) thread, as the executor does."""
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def test_progress_text_and_custom_messages(server):
 
 
 def test_reconnect_with_the_same_client_id_keeps_receiving(server):
-    # protocol.md §13.1 caveat fixed: the old socket closing must not unregister the new one.
+    # docs/protocol.md §13.1 caveat fixed: the old socket closing must not unregister the new one.
     old = connect(server, "R")
     old_conn = server.call(lambda: server.ctx.clients.get("R"))
     new = connect(server, "R")

@@ -1,4 +1,4 @@
-"""comfy_execution.{graph_utils, graph, utils, jobs}: the runtime's very objects (execution.md §3.7, §3.8)."""
+"""comfy_execution.{graph_utils, graph, utils, jobs}: the runtime's very objects (docs/execution.md §3.7, §3.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""toucan_nb.runtime.loader: custom node packs and extra_model_paths.yaml (execution.md §1.10)."""
+"""toucan_nb.runtime.loader: custom node packs and extra_model_paths.yaml (docs/execution.md §1.10)."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def test_builtin_names_are_not_overridden_but_later_packs_override_earlier(runti
     assert registry.get("Shared").MARKER == "b" and registry.display_name("Shared") == "Shared (B)"
     assert registry.get("Builtin") is Builtin and registry.python_module("Builtin") == "nodes"
     assert report.find("pack_c").node_types == ()
-    # QUIRK(execution.md §1.10): display names merge unfiltered, even for built-in names.
+    # QUIRK(docs/execution.md §1.10): display names merge unfiltered, even for built-in names.
     assert registry.display_name("Builtin") == "Renamed Builtin"
 
 
@@ -234,7 +234,7 @@ def test_the_v3_test_pack_and_the_mixed_pack(runtime):
     assert registry.python_module("ComfySwitchNode") == "custom_nodes.v3_pack"
     assert registry.display_name("ComfySwitchNode") == "Switch"
     assert registry.display_name("LatentBatch") is None  # no display name in its schema
-    # QUIRK(execution.md §1.10): with NODE_CLASS_MAPPINGS present, comfy_entrypoint is not used.
+    # QUIRK(docs/execution.md §1.10): with NODE_CLASS_MAPPINGS present, comfy_entrypoint is not used.
     assert mixed.node_types == ("MixedV1Join", "MixedV3Upper") and "MixedIgnored" not in registry
     info = registry.object_info()
     assert info["MixedV1Join"]["display_name"] == "Mixed V1 Join" and "output_tooltips" not in info["MixedV1Join"]
@@ -252,7 +252,7 @@ def test_a_v3_class_in_mappings_is_named_by_its_schema(runtime, tmp_path):
     registry = NodeRegistry()
     load_custom_nodes(registry, [str(folder)])
     info = registry.object_info()["MappingKey"]
-    # QUIRK(execution.md §1.9): the entry is the class's own description.
+    # QUIRK(docs/execution.md §1.9): the entry is the class's own description.
     assert info["name"] == "SchemaName" and info["display_name"] is None
     assert info["python_module"] == "custom_nodes.renamed"
 

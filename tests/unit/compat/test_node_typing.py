@@ -1,4 +1,4 @@
-"""comfy.comfy_types: IO's loose `!=`, ComfyNodeABC, and the typing names (execution.md §6.2)."""
+"""comfy.comfy_types: IO's loose `!=`, ComfyNodeABC, and the typing names (docs/execution.md §6.2)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_io_members_and_values(runtime):
     ("IMAGE", 5, True),              # not a string
 ])
 def test_io_ne_is_wildcard_and_subset_aware(runtime, io_name, other, differs):
-    # QUIRK(execution.md §6.2): only != is loose.
+    # QUIRK(docs/execution.md §6.2): only != is loose.
     from comfy.comfy_types import IO
 
     assert (getattr(IO, io_name) != other) is differs

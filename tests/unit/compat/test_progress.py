@@ -1,5 +1,5 @@
 """comfy.utils.ProgressBar and comfy.model_management interrupts, routed to the running prompt's
-hooks (execution.md §3.11, §5.1)."""
+hooks (docs/execution.md §3.11, §5.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""comfy_api's ComfyAPI / ComfyAPISync `execution.set_progress` (execution.md §5.3)."""
+"""comfy_api's ComfyAPI / ComfyAPISync `execution.set_progress` (docs/execution.md §5.3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The testing pack's nodes behave as ComfyUI's execution tests expect (execution.md §6.1), checked
+"""The testing pack's nodes behave as ComfyUI's execution tests expect (docs/execution.md §6.1), checked
 by calling them directly; the executor tests run them in graphs."""
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def test_validators(pack):
 
 def test_variant_support(pack):
     v3 = pack["TestCustomValidation3"]
-    # A plain function on the class, fetched and called unbound (execution.md §1.7).
+    # A plain function on the class, fetched and called unbound (docs/execution.md §1.7).
     assert inspect.isfunction(v3.__dict__["VALIDATE_INPUTS"])
     assert inspect.getfullargspec(v3.VALIDATE_INPUTS).args == ["input_types"]
     smart = v3.INPUT_TYPES()["required"]["input1"][0]

@@ -1,4 +1,4 @@
-"""The V3 node API as packs import it: comfy_api.latest (io, ui), v0_0_2, _io, internal (execution.md §1.9)."""
+"""The V3 node API as packs import it: comfy_api.latest (io, ui), v0_0_2, _io, internal (docs/execution.md §1.9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/object_info of V3 classes equals what ComfyUI 0.8.0 reports for the same schemas (protocol.md §5.2).
+"""/object_info of V3 classes equals what ComfyUI 0.8.0 reports for the same schemas (docs/protocol.md §5.2).
 
 tests/packs/v3_pack/mirrors.py declares 21 classes with the schemas of nodes ComfyUI ships; their
 entries must equal the recorded ones in tests/vectors/object_info_v3.json in every key but

@@ -1,4 +1,4 @@
-"""Graph building and the API format (protocol.md §6): links, list constants, round trips."""
+"""Graph building and the API format (docs/protocol.md §6): links, list constants, round trips."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def test_list_constants_are_wrapped_and_tuples_too(nodes):
     node = wf.add("Concat", {"items": ["a", 1], "sep": "-"})
     wf.add("Concat", {"items": ("x", "y")})
     prompt = wf.to_api()
-    # ["a", 1] has a link's shape: unwrapped it would be read as a link (execution.md vocabulary).
+    # ["a", 1] has a link's shape: unwrapped it would be read as a link (docs/execution.md vocabulary).
     assert prompt[node.id]["inputs"]["items"] == {"__value__": ["a", 1]}
     assert prompt["2"]["inputs"]["items"] == {"__value__": ["x", "y"]}
 

@@ -1,4 +1,4 @@
-"""Node functions: signatures, docstrings and what a call builds (execution.md §1.1-§1.3)."""
+"""Node functions: signatures, docstrings and what a call builds (docs/execution.md §1.1-§1.3)."""
 
 from __future__ import annotations
 

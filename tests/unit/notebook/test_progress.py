@@ -1,4 +1,4 @@
-"""The widget's model: folding one prompt's events (execution.md §5.2) and the preview throttle."""
+"""The widget's model: folding one prompt's events (docs/execution.md §5.2) and the preview throttle."""
 
 from __future__ import annotations
 

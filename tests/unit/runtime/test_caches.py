@@ -1,4 +1,4 @@
-"""runtime.caches: what each output cache keeps across prompts, and the object cache (execution.md §4).
+"""runtime.caches: what each output cache keeps across prompts, and the object cache (docs/execution.md §4).
 
 The caches are driven as the executor drives them: `set_prompt` with a real SignatureBuilder over
 the prompt, `clean_unused`, then `get`/`set` per node.

@@ -1,4 +1,4 @@
-"""ComfyUI's execution test suite (execution.md §6.1), in process, over the test pack in tests/packs.
+"""ComfyUI's execution test suite (docs/execution.md §6.1), in process, over the test pack in tests/packs.
 
 Each test builds graphs with GraphBuilder the way ComfyUI's suite does and reads the outcome the
 way its client does: a node "ran" if an `executing` event named it, it was "cached" if

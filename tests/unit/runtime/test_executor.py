@@ -1,4 +1,4 @@
-"""Executor semantics (execution.md §3-§5) on small node classes, every cache mode."""
+"""Executor semantics (docs/execution.md §3-§5) on small node classes, every cache mode."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_cold_run_event_order(executor):
     names = executor.recorder.names()
     assert names[:2] == ["execution_start", "execution_cached"]
     assert names[-1] == "execution_success"
-    # protocol.md §16: progress_state(running) precedes executing; finished follows executed.
+    # docs/protocol.md §16: progress_state(running) precedes executing; finished follows executed.
     per_node = [(e.name, getattr(e, "node", None) or (e.entry.node_id, e.entry.state) if e.name == "progress_state"
                  else getattr(e, "node", None)) for e in executor.recorder.events[2:-1]]
     assert per_node[-4:] == [("progress_state", ("4", "running")), ("executing", "4"), ("executed", "4"),
@@ -84,7 +84,7 @@ def test_second_run_is_cached_except_with_cache_none(executor):
     if executor.cache_mode == "none":
         assert cached == [] and sorted(executing) == ["1", "2", "3", "4"]
     else:
-        # protocol.md §16 B: all ids cached; the output node re-emits its cached ui, no executing.
+        # docs/protocol.md §16 B: all ids cached; the output node re-emits its cached ui, no executing.
         assert cached == ["1", "2", "3", "4"] and executing == []
         assert [e.node for e in executor.recorder.of(ev.Executed)] == ["4"]
         assert CALLS == []
@@ -105,7 +105,7 @@ def test_partial_cache_reruns_only_changed_branch(executor):
 
 
 def test_cached_output_without_client_is_missing_from_history(executor):
-    """QUIRK(execution.md §3.3): cached outputs are re-emitted (and kept) only with a client."""
+    """QUIRK(docs/execution.md §3.3): cached outputs are re-emitted (and kept) only with a client."""
     run(executor, add_graph(), client_id=None)
     result = run(executor, add_graph(), client_id=None)
     expected = {"4": {"value": [3.0]}} if executor.cache_mode == "none" else {}
@@ -160,7 +160,7 @@ def test_execution_blocker_with_message_sends_notice_and_succeeds(executor):
               "3": {"class_type": "Output", "inputs": {"value": ["2", 0]}}}
     result = run(executor, prompt)
     assert result.success
-    # Blockers travel element-wise: the blocked call produces no ui (execution.md §3.8).
+    # Blockers travel element-wise: the blocked call produces no ui (docs/execution.md §3.8).
     assert result.outputs["3"] == {"value": [0.0, 2.0]}
     [notice] = executor.recorder.of(ev.ExecutionError)
     assert notice.exception_message == "Execution Blocked: stop" and notice.exception_type == "ExecutionBlocked"
@@ -259,7 +259,7 @@ def test_is_changed_nan_reruns_node_and_descendants(executor):
     assert "Volatile" in CALLS
     if executor.cache_mode != "none":
         assert "Const:1.0" not in CALLS
-        # QUIRK(execution.md §1.6): the result is written into the prompt node.
+        # QUIRK(docs/execution.md §1.6): the result is written into the prompt node.
         assert isinstance(prompt["2"]["is_changed"][0], float) and math.isnan(prompt["2"]["is_changed"][0])
     else:
         assert "is_changed" not in prompt["2"]  # no signatures, so IS_CHANGED is never asked

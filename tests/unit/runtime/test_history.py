@@ -1,5 +1,5 @@
-"""toucan_nb.runtime.history: HistoryEntry (protocol.md §17) and History (protocol.md §7,
-execution.md §6.1 test_offset_*), against the /history responses recorded from ComfyUI."""
+"""toucan_nb.runtime.history: HistoryEntry (docs/protocol.md §17) and History (docs/protocol.md §7,
+docs/execution.md §6.1 test_offset_*), against the /history responses recorded from ComfyUI."""
 
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_runtime_stopped_entry() -> None:
     assert [name for name, _ in no_start.messages] == ["execution_error"]
 
 
-# -- History paging (protocol.md §7; execution.md §6.1 test_offset_*) ----------------------------
+# -- History paging (docs/protocol.md §7; docs/execution.md §6.1 test_offset_*) ----------------------------
 
 
 def ids(result: dict[str, Any]) -> list[str]:
@@ -111,7 +111,7 @@ def test_offset_at_or_past_the_end_is_empty() -> None:
 
 
 def test_max_items_alone_gives_the_newest_oldest_first() -> None:
-    # QUIRK(protocol.md §18): newest N, ordered oldest -> newest.
+    # QUIRK(docs/protocol.md §18): newest N, ordered oldest -> newest.
     history = filled(5)
     assert ids(history.get(max_items=2)) == ["p3", "p4"]
     assert ids(history.get(max_items=9)) == ["p0", "p1", "p2", "p3", "p4"]
@@ -143,7 +143,7 @@ def test_integers_past_sys_maxsize_page_like_any_large_number() -> None:
 def test_max_items_zero() -> None:
     history = filled(3)
     assert history.get(max_items=0) == {}
-    # QUIRK(protocol.md §7): ComfyUI checks the count after adding, so an explicit offset yields one.
+    # QUIRK(docs/protocol.md §7): ComfyUI checks the count after adding, so an explicit offset yields one.
     assert ids(history.get(max_items=0, offset=0)) == ["p0"]
     assert ids(history.get(max_items=-2, offset=1)) == ["p1"]
     assert history.get(max_items=-2) == {}

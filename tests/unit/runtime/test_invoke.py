@@ -1,4 +1,4 @@
-"""runtime.invoke: class facts, input assembly, list mapping and result merging (execution.md §1, §3.4-§3.5)."""
+"""runtime.invoke: class facts, input assembly, list mapping and result merging (docs/execution.md §1, §3.4-§3.5)."""
 
 from __future__ import annotations
 
@@ -92,8 +92,8 @@ def test_inputs_are_assembled_as_per_call_lists():
     data, missing = get_input_data(inputs, info, "9", execution_list, DynamicPrompt({"9": {}}),
                                    {"extra_pnginfo": {"workflow": 1}})
     assert data["a"] == [2.0, 3.0] and data["b"] == [4.0]
-    assert "undeclared" not in data  # QUIRK(execution.md §1.4): undeclared constants are dropped
-    assert data["linked_extra"] == ["second output"]  # QUIRK(execution.md §1.4): undeclared links are passed
+    assert "undeclared" not in data  # QUIRK(docs/execution.md §1.4): undeclared constants are dropped
+    assert data["linked_extra"] == ["second output"]  # QUIRK(docs/execution.md §1.4): undeclared links are passed
     assert data["raw"] == [["1", 0]]  # a rawLink input gets the link itself
     assert missing == {"choice"} and data["choice"] == [None]  # not computed (yet): a lazy input
     assert data["uid"] == ["9"] and data["prompt"] == [{"9": {}}] and data["png"] == [{"workflow": 1}]
@@ -120,7 +120,7 @@ def test_lists_are_mapped_call_by_call_and_shorter_lists_repeat_their_last_item(
     assert seen == [(1.0, 10.0, "4", 0), (2.0, 10.0, "4", 1), (3.0, 10.0, "4", 2)]
     assert get_executing_context() is None  # the context ends with the call
     assert call_over_list("p", "4", lambda: ("none",), info, {}, None) == [("none",)]
-    with pytest.raises(IndexError):  # QUIRK(execution.md §3.5): an empty list among longer ones
+    with pytest.raises(IndexError):  # QUIRK(docs/execution.md §3.5): an empty list among longer ones
         call_over_list("p", "4", f, info, {"a": [1.0, 2.0], "b": []}, None)
 
 
@@ -170,12 +170,12 @@ def test_results_are_merged_per_output():
     with_ui = output_from_returns([{"ui": {"images": [1], "text": ["a"]}, "result": (1.0, 2.0)},
                                    {"ui": {"images": [2], "text": [], "extra": [0]}, "result": (3.0, 4.0)}], mixer)
     assert with_ui.output == [[1.0, 3.0], [2.0, 4.0]]
-    assert with_ui.ui == {"images": [1, 2], "text": ["a"]}  # QUIRK(execution.md §3.5): the first call's keys
+    assert with_ui.ui == {"images": [1, 2], "text": ["a"]}  # QUIRK(docs/execution.md §3.5): the first call's keys
 
 
 def test_ui_keys_come_from_the_first_call():
     mixer = ClassInfo.of(Mixer)
-    with pytest.raises(KeyError):  # QUIRK(execution.md §3.5): a later call missing a key of the first
+    with pytest.raises(KeyError):  # QUIRK(docs/execution.md §3.5): a later call missing a key of the first
         output_from_returns([{"ui": {"images": [1], "text": ["a"]}}, {"ui": {"images": [2]}}], mixer)
 
 

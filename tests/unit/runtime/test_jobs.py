@@ -1,5 +1,5 @@
-"""toucan_nb.runtime.jobs: ComfyUI's job normalisation (execution.md §6.1 "test_jobs.py") and the
-/api/jobs rules of protocol.md §8, checked against the responses recorded from ComfyUI 0.8.0."""
+"""toucan_nb.runtime.jobs: ComfyUI's job normalisation (docs/execution.md §6.1 "test_jobs.py") and the
+/api/jobs rules of docs/protocol.md §8, checked against the responses recorded from ComfyUI 0.8.0."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def _query(request: str) -> dict[str, str]:
     return dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
 
 
-# -- ComfyUI's unit tests of comfy_execution/jobs.py (execution.md §6.1) ------------------------
+# -- ComfyUI's unit tests of comfy_execution/jobs.py (docs/execution.md §6.1) ------------------------
 
 
 def test_job_status_constants() -> None:
@@ -278,7 +278,7 @@ def test_runtime_stopped_entry_reads_as_failed_job() -> None:
     assert "runtime stopped" in job["execution_error"]["exception_message"]
 
 
-# -- list_jobs / get_job: parameters (protocol.md §8) --------------------------------------------
+# -- list_jobs / get_job: parameters (docs/protocol.md §8) --------------------------------------------
 
 
 def _small_state() -> tuple[list[QueueItem], list[QueueItem], dict[str, Any]]:
@@ -334,7 +334,7 @@ def test_list_jobs_status_filter_is_trimmed_and_lowercased() -> None:
 
 
 def test_list_jobs_status_of_only_commas_selects_nothing() -> None:
-    # QUIRK(protocol.md §8): a non-empty `status` that parses to no values is an empty filter.
+    # QUIRK(docs/protocol.md §8): a non-empty `status` that parses to no values is an empty filter.
     running, pending, history = _small_state()
     assert list_jobs(running, pending, history, status=",")["jobs"] == []
     assert len(list_jobs(running, pending, history, status="")["jobs"]) == 5

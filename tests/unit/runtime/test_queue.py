@@ -1,4 +1,4 @@
-"""toucan_nb.runtime.queue: QueueItem and PromptQueue (protocol.md §6, §7)."""
+"""toucan_nb.runtime.queue: QueueItem and PromptQueue (docs/protocol.md §6, §7)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_queue_item_is_frozen() -> None:
 
 
 def test_pending_is_raw_heap_order_and_get_is_number_order() -> None:
-    # QUIRK(protocol.md §7): /queue lists the heap array, not a sorted list.
+    # QUIRK(docs/protocol.md §7): /queue lists the heap array, not a sorted list.
     queue = PromptQueue()
     for number in (5, 3, 4, 1, 2):
         queue.put(item(number, f"p{number}"))
@@ -80,7 +80,7 @@ def test_heap_array_after_pops_matches_comfyui() -> None:
 
 
 def test_equal_numbers_run_in_prompt_id_order() -> None:
-    # QUIRK(protocol.md §6): the heap compares (number, prompt_id, ...).
+    # QUIRK(docs/protocol.md §6): the heap compares (number, prompt_id, ...).
     queue = PromptQueue()
     queue.put(item(1, "b"))
     queue.put(item(1, "a"))
@@ -170,7 +170,7 @@ def test_get_timeout_does_not_fire() -> None:
 
 
 def test_delete_fires_per_item_and_twice_for_the_last() -> None:
-    # QUIRK(protocol.md §7): deleting the last pending item broadcasts status twice.
+    # QUIRK(docs/protocol.md §7): deleting the last pending item broadcasts status twice.
     queue, recorder = recorded_queue()
     for prompt_id in ("a", "b", "c"):
         queue.put(item(1, prompt_id))

@@ -1,4 +1,4 @@
-"""Runtime: submission, the executor thread, futures, status events, persistence (execution.md §3.1)."""
+"""Runtime: submission, the executor thread, futures, status events, persistence (docs/execution.md §3.1)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def test_status_and_final_executing_order(runtime):
     runtime.submit(graph(3.0), client_id="c")
     assert done.wait(30)
     names = [e.name for e in seen]
-    # protocol.md §16 A: queued status, taken status, ..., success, final status, executing null.
+    # docs/protocol.md §16 A: queued status, taken status, ..., success, final status, executing null.
     assert names[0] == "status" and names[1] == "status"
     assert names[-3:] == ["execution_success", "status", "executing"]
     assert [e.queue_remaining for e in seen if isinstance(e, ev.Status)] == [1, 1, 0]

@@ -1,4 +1,4 @@
-"""runtime.scheduler.ExecutionList: which node runs next (execution.md §3.2, §3.6, §3.9, §3.10)."""
+"""runtime.scheduler.ExecutionList: which node runs next (docs/execution.md §3.2, §3.6, §3.9, §3.10)."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def test_a_cycle_is_reported_not_hung_on(registry):
     execution_list.add_node("3")
     report = asyncio.run(execution_list.stage_node_execution())
     # As ComfyUI: what is left once every unblocked node is dissolved is the cycle and whatever
-    # waits on it, in the order nodes were added; the first of them is blamed (execution.md §3.9).
+    # waits on it, in the order nodes were added; the first of them is blamed (docs/execution.md §3.9).
     assert execution_list.get_nodes_in_cycle() == ["3", "2", "1"]
     assert isinstance(report, CycleReport) and report.node_id == "3"
     failure = report.failure

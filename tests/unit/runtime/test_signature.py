@@ -1,4 +1,4 @@
-"""Signatures (execution.md §4.2): equal exactly when ancestries are equal, built in linear time."""
+"""Signatures (docs/execution.md §4.2): equal exactly when ancestries are equal, built in linear time."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""toucan_nb.runtime.store: SQLite persistence of queue, history and counter (DESIGN.md decision 5).
+"""toucan_nb.runtime.store: SQLite persistence of queue, history and counter (docs/architecture.md, decision 5).
 
 A "restart" is: close the Store, open a new one on the same file, rebuild History/PromptQueue."""
 

@@ -1,4 +1,4 @@
-"""V3 schema classes in the executor, validation and cache keys (execution.md §1.9, toucan_nb.runtime.v3).
+"""V3 schema classes in the executor, validation and cache keys (docs/execution.md §1.9, toucan_nb.runtime.v3).
 
 The classes are written against toucan_nb.compat.v3 (`io`, `ui`) imported directly, without the
 ComfyUI aliases; one class implements the contract by hand, so the runtime's detection is shown to
@@ -376,7 +376,7 @@ def test_object_info_is_the_class_description_with_the_registry_module(registry)
     expected = Number.GET_NODE_INFO_V1()
     expected["python_module"] = "custom_nodes.pack"
     assert info == expected
-    # QUIRK(execution.md §1.9): the name is the schema's node_id, not the registered key.
+    # QUIRK(docs/execution.md §1.9): the name is the schema's node_id, not the registered key.
     assert info["name"] == "V3Number" and info["display_name"] is None
     assert registry.node_info("HandWritten") == {"name": "HandWritten", "python_module": "nodes"}
 
@@ -443,14 +443,14 @@ def test_fingerprint_inputs_keys_the_cache_like_is_changed(executor):
     SEEN.clear()
     run(executor, prompt("y"))
     assert SEEN == [("fingerprint", 1.0, "y", "1"), ("Fingerprinted", 1.0)]
-    # A failing fingerprint is NaN: never equal, so the node runs every time (execution.md §1.6).
+    # A failing fingerprint is NaN: never equal, so the node runs every time (docs/execution.md §1.6).
     for _ in range(2):
         SEEN.clear()
         failing = prompt("fail")
         run(executor, failing)
         assert SEEN == [("fingerprint", 1.0, "fail", "1"), ("Fingerprinted", 1.0)]
     assert math.isnan(failing["1"]["is_changed"])
-    # QUIRK(execution.md §1.6): a value already in the prompt is used, and the method not called.
+    # QUIRK(docs/execution.md §1.6): a value already in the prompt is used, and the method not called.
     for expected in ([("Fingerprinted", 1.0)], []):
         SEEN.clear()
         given = prompt("fail")
@@ -520,7 +520,7 @@ def test_return_values_are_normalised(executor, form, value):
     prompt = {"1": {"class_type": "V3Returns", "inputs": {"form": form}}, **out("2", "1")}
     result = run(executor, prompt)
     assert result.success and result.outputs["2"] == {"value": [value]}
-    # The ui of every call is merged into lists (execution.md §3.5), so PreviewText's tuple is a list.
+    # The ui of every call is merged into lists (docs/execution.md §3.5), so PreviewText's tuple is a list.
     shown = {"dict": {"text": ["from a dict"]}, "node_output": {"text": ["node output"]}}.get(form)
     assert result.outputs.get("1") == shown
 
@@ -540,7 +540,7 @@ def test_block_execution_blocks_consumers_with_a_notice(executor):
 
 
 def test_an_output_with_only_block_execution_has_no_outputs(executor):
-    # QUIRK(execution.md §1.9): a returned ExecutionBlocker becomes NodeOutput(block_execution=...),
+    # QUIRK(docs/execution.md §1.9): a returned ExecutionBlocker becomes NodeOutput(block_execution=...),
     # which makes no outputs, so the consumer runs with the input missing (None).
     result = run(executor, {"1": {"class_type": "V3Returns", "inputs": {"form": "blocker"}}, **out("2", "1")})
     assert result.success and result.outputs["2"] == {"value": [None]} and not errors(executor)

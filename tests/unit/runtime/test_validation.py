@@ -1,4 +1,4 @@
-"""Prompt validation against execution.md §2, protocol.md §6 and the recorded ComfyUI responses."""
+"""Prompt validation against docs/execution.md §2, docs/protocol.md §6 and the recorded ComfyUI responses."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def widgets(**inputs: Any) -> dict[str, Any]:
 
 
 class Variadic:
-    """Declares input1 only; takes more through **kwargs (execution.md §1.4)."""
+    """Declares input1 only; takes more through **kwargs (docs/execution.md §1.4)."""
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -225,7 +225,7 @@ def chain(*, source_value: Any = 1) -> dict[str, Any]:
     }
 
 
-# -- validate_node_input (execution.md §2.4) ---------------------------------------------------------------------
+# -- validate_node_input (docs/execution.md §2.4) ---------------------------------------------------------------------
 
 class IO(str, enum.Enum):
     """Like ComfyUI's IO: `*` matches anything and comma sets are equal when one contains the other."""
@@ -300,7 +300,7 @@ def test_validate_node_input_asks_the_left_operand_first() -> None:
     assert Spy.asked == ["B"]
 
 
-# -- class checks and outputs (execution.md §2.2 steps 1-3) ------------------------------------------------------
+# -- class checks and outputs (docs/execution.md §2.2 steps 1-3) ------------------------------------------------------
 
 def test_unknown_class_is_invalid_prompt_even_when_unused() -> None:
     prompt = chain()
@@ -371,7 +371,7 @@ def test_targets_select_outputs_and_pull_in_untargeted_output_dependencies() -> 
         "2": node_error("PassOutput", ["3"], MISSING_IMAGE)}}
 
 
-# -- required inputs and links (execution.md §2.3 steps 1-2) ----------------------------------------------------
+# -- required inputs and links (docs/execution.md §2.3 steps 1-2) ----------------------------------------------------
 
 def test_valid_chain() -> None:
     result = ok(chain())
@@ -433,7 +433,7 @@ def test_invalid_upstream_makes_downstream_invalid_without_errors_of_its_own() -
 
 
 def test_undeclared_linked_inputs_are_neither_type_checked_nor_validated() -> None:
-    # QUIRK(execution.md §1.4): only declared inputs are validated.
+    # QUIRK(docs/execution.md §1.4): only declared inputs are validated.
     prompt = {
         "1": {"class_type": "Source", "inputs": {"value": 1}},
         "2": {"class_type": "Invert", "inputs": {}},  # invalid, but only linked through input2
@@ -492,7 +492,7 @@ def test_exception_type_names_carry_their_module() -> None:
     assert error["details"] == "no"
 
 
-# -- constants (execution.md §2.3 step 3) ------------------------------------------------------------------------
+# -- constants (docs/execution.md §2.3 step 3) ------------------------------------------------------------------------
 
 def test_coercion_rewrites_the_prompt() -> None:
     prompt = widgets(i="8", f="0.25", s=5, b="false", union=5, anything="7")
@@ -557,7 +557,7 @@ def test_combo_checks() -> None:
     assert ok(widgets(legacy="b", combo="y", big="opt24")).outputs == ["9"]
 
 
-# -- VALIDATE_INPUTS (execution.md §1.7, §2.3 step 4) -----------------------------------------------------------
+# -- VALIDATE_INPUTS (docs/execution.md §1.7, §2.3 step 4) -----------------------------------------------------------
 
 def ranged_prompt(class_type: str, **inputs: Any) -> dict[str, Any]:
     return {
@@ -632,7 +632,7 @@ def test_validator_failures_one_error_per_passed_argument() -> None:
 
 
 def test_validator_failure_ignored_when_no_argument_is_passed() -> None:
-    # QUIRK(execution.md §1.7): `cls` alone is an argument name, so the validator runs, with nothing.
+    # QUIRK(docs/execution.md §1.7): `cls` alone is an argument name, so the validator runs, with nothing.
     def validator(cls: type, not_an_input: Any = None) -> bool:
         cls.calls.append({})
         return False
@@ -736,7 +736,7 @@ def test_validator_exception_on_an_upstream_node_is_an_inner_exception() -> None
     assert out["error"]["details"] == ""
 
 
-# -- several outputs (execution.md §2.2 steps 4-5) ---------------------------------------------------------------
+# -- several outputs (docs/execution.md §2.2 steps 4-5) ---------------------------------------------------------------
 
 def test_one_good_output_is_enough() -> None:
     prompt = chain()
@@ -748,7 +748,7 @@ def test_one_good_output_is_enough() -> None:
 
 
 def test_memo_scan_lists_outputs_that_do_not_depend_on_the_node() -> None:
-    # QUIRK(execution.md §2.2 step 4): every failing output is appended to every errored memo entry.
+    # QUIRK(docs/execution.md §2.2 step 4): every failing output is appended to every errored memo entry.
     prompt = {
         "1": {"class_type": "Invert", "inputs": {}},
         "2": {"class_type": "Sink", "inputs": {"images": ["1", 0], "prefix": "a"}},

@@ -1,4 +1,4 @@
-"""The index page the extension serves (frontend.md §2): the XSRF script first in its head, and the
+"""The index page the extension serves (docs/frontend.md §2): the XSRF script first in its head, and the
 no-kernel notice at the end of it while no kernel is attached."""
 
 from __future__ import annotations

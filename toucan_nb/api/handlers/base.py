@@ -4,7 +4,7 @@
   enforces the body limit from `Content-Length` before any byte of the body is read (413 JSON),
   and waits until the runtime has started.
 * Bodies are streamed into memory up to the limit; a chunked body that grows past it is refused.
-* `json_body()` parses whatever the Content-Type says (protocol.md §1) with `parse_client_json`;
+* `json_body()` parses whatever the Content-Type says (docs/protocol.md §1) with `parse_client_json`;
   bad or too deeply nested JSON is a 400.
 * Errors go through `errors.ErrorResponseMixin.write_error` -> `errors.error_response`; handlers
   only raise.
@@ -128,13 +128,13 @@ class ApiHandler(GuardMixin, ErrorResponseMixin, RequestHandler):
             raise bad_request(f"{name} must be an integer") from None
 
     def write_json(self, data: Any, status: int = 200) -> None:
-        """Finish with a JSON body (default separators, insertion order: protocol.md §1)."""
+        """Finish with a JSON body (default separators, insertion order: docs/protocol.md §1)."""
         self.set_status(status)
         self.set_header("Content-Type", JSON_CONTENT_TYPE)
         self.finish(json.dumps(data))
 
     def write_empty(self, status: int = 200) -> None:
-        """Finish with no body and no Content-Type ("Empty 200", protocol.md §1)."""
+        """Finish with no body and no Content-Type ("Empty 200", docs/protocol.md §1)."""
         self.set_status(status)
         self.clear_header("Content-Type")
         self.finish()

@@ -1,4 +1,4 @@
-"""Catalog routes (protocol.md §11): /workflow_templates, /i18n, /global_subgraphs[/{id}],
+"""Catalog routes (docs/protocol.md §11): /workflow_templates, /i18n, /global_subgraphs[/{id}],
 /experiment/models[...], and the custom-node static trees `/extensions/<pack>/...` and
 `/api/workflow_templates/<module>/...`. IO loop thread; scans run on the worker pool.
 """
@@ -45,7 +45,7 @@ class GlobalSubgraphsHandler(ApiHandler):
             return
         entry = index.get(subgraph_id)
         if entry is None:
-            self.write_json(None)  # QUIRK(protocol.md §11): unknown id is 200 null
+            self.write_json(None)  # QUIRK(docs/protocol.md §11): unknown id is 200 null
             return
         try:
             self.write_json(await self.ctx.run_blocking(packs.public_subgraph, entry, True))

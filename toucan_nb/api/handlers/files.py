@@ -1,4 +1,4 @@
-"""/view, /upload/image, /upload/mask (protocol.md §9). IO loop thread; file and image work runs
+"""/view, /upload/image, /upload/mask (docs/protocol.md §9). IO loop thread; file and image work runs
 on the worker pool."""
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class UploadMaskHandler(_UploadHandler):
             original = media.original_image_path(folders, fields["original_ref"])
 
             def write(target: str) -> None:
-                # QUIRK(protocol.md §9.2): with no usable original nothing is written, still 200.
+                # QUIRK(docs/protocol.md §9.2): with no usable original nothing is written, still 200.
                 if original is not None:
                     media.compose_mask(original, image.body, target)
 

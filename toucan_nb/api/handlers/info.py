@@ -1,4 +1,4 @@
-"""Server-info routes (protocol.md §4, §5): /features, /system_stats, /embeddings, /extensions,
+"""Server-info routes (docs/protocol.md §4, §5): /features, /system_stats, /embeddings, /extensions,
 /models, /models/{folder}, /view_metadata/{folder}, /object_info[/{class}]. IO loop thread."""
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class ModelsHandler(ApiHandler):
 class ModelFolderHandler(ApiHandler):
     async def get(self, folder: str) -> None:
         folders = self.runtime.folders
-        # Legacy aliases (unet, clip) are not keys here: 404 like ComfyUI (protocol.md §4).
+        # Legacy aliases (unet, clip) are not keys here: 404 like ComfyUI (docs/protocol.md §4).
         if folder not in folders.model_folder_names():
             raise HTTPError(404, "unknown model folder")
         self.write_json(await self.ctx.run_blocking(folders.get_filename_list, folder))

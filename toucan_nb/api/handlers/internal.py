@@ -1,4 +1,4 @@
-"""/internal/* routes (protocol.md §12): logs, log subscription, folder paths, file lists.
+"""/internal/* routes (docs/protocol.md §12): logs, log subscription, folder paths, file lists.
 Mounted without an `/api` twin. IO loop thread."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""/api/jobs and /api/jobs/{job_id} (protocol.md §8); normalisation lives in runtime.jobs.
+"""/api/jobs and /api/jobs/{job_id} (docs/protocol.md §8); normalisation lives in runtime.jobs.
 
 Declared with their `/api` prefix, so the generated mirror puts them at `/api/api/jobs...` and
-nothing answers `/jobs` (QUIRK(protocol.md §2)). IO loop thread.
+nothing answers `/jobs` (QUIRK(docs/protocol.md §2)). IO loop thread.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Queueing routes (protocol.md §6, §7): /prompt, /queue, /history[/{id}], /interrupt, /free.
+"""Queueing routes (docs/protocol.md §6, §7): /prompt, /queue, /history[/{id}], /interrupt, /free.
 
 Thin: parse, one runtime call, serialize. Prompt submission (validation) runs inline, so
 prompts queue in request order. IO loop thread.
@@ -53,7 +53,7 @@ def queue_prompt(runtime: RuntimeInterface, body: Any) -> Submission:
 
     body = trigger_on_prompt(body)
     data: dict[str, Any] = body if isinstance(body, dict) else {}
-    # QUIRK(protocol.md §6): the priority counter advances on every POST without `number`,
+    # QUIRK(docs/protocol.md §6): the priority counter advances on every POST without `number`,
     # even one that then fails (a JSON list body answers no_prompt, as ComfyUI's does).
     number = _float(data["number"]) if "number" in data else runtime.allocate_number(bool(data.get("front")))
     if "prompt" not in data:
@@ -137,7 +137,7 @@ class HistoryEntryHandler(ApiHandler):
 
 class InterruptHandler(ApiHandler):
     def post(self) -> None:
-        # Body optional; invalid JSON or no prompt_id means a global interrupt (protocol.md §7).
+        # Body optional; invalid JSON or no prompt_id means a global interrupt (docs/protocol.md §7).
         try:
             data = self.json_body(default=None)
         except BadRequestError as exc:

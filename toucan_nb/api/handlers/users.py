@@ -1,8 +1,8 @@
 """/users, /settings[/{id}], /userdata, /v2/userdata, /userdata/{file}[/move/{dest}]
-(protocol.md §10; filesystem rules in userdata.py).
+(docs/protocol.md §10; filesystem rules in userdata.py).
 
 `{file}` accepts `%2F`-encoded and plain slashes (jupyter-server-proxy decodes `%2F`,
-frontend.md §6.2); a move is split on `/move/`. IO loop thread.
+docs/frontend.md §6.2); a move is split on `/move/`. IO loop thread.
 """
 
 from __future__ import annotations

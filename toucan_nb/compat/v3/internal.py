@@ -1,4 +1,4 @@
-"""Helpers behind the V3 node classes, served as `comfy_api.internal` (execution.md §1.9).
+"""Helpers behind the V3 node classes, served as `comfy_api.internal` (docs/execution.md §1.9).
 
 The two marker base classes ComfyUI's executor tests against, and the class utilities the node base
 uses: override detection, a class property, class copies and clones, and locking a class against

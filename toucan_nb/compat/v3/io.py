@@ -1,4 +1,4 @@
-"""`comfy_api.latest.io`: the V3 node API in one namespace (execution.md §1.9).
+"""`comfy_api.latest.io`: the V3 node API in one namespace (docs/execution.md §1.9).
 
 `__all__` is ComfyUI's list (what `from comfy_api.latest._io import *` gives); the module also
 holds the private names packs reach for through `comfy_api.latest._io` (`_UIOutput`, `DynamicInput`,

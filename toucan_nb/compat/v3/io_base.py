@@ -1,4 +1,4 @@
-"""The building blocks of V3 input and output declarations (`comfy_api.latest.io`, execution.md §1.9).
+"""The building blocks of V3 input and output declarations (`comfy_api.latest.io`, docs/execution.md §1.9).
 
 A *type* (`io.Int`, `io.Image`, `io.Custom("X")`) is a class carrying its wire name (`io_type`) and
 nested `Input` / `Output` declaration classes. A declaration's `as_dict()` is the options dict

@@ -1,4 +1,4 @@
-"""Dynamic V3 inputs: sockets whose set depends on the node's state (execution.md §1.9).
+"""Dynamic V3 inputs: sockets whose set depends on the node's state (docs/execution.md §1.9).
 
 - `Autogrow`: a template input repeated as sockets get connected (`images.image0`, `images.image1`, ...);
 - `DynamicCombo`: a dropdown whose chosen option brings its own inputs;

@@ -1,4 +1,4 @@
-"""V3 node classes: `Schema`, `ComfyNode`, `NodeOutput`, hidden values (execution.md §1.9).
+"""V3 node classes: `Schema`, `ComfyNode`, `NodeOutput`, hidden values (docs/execution.md §1.9).
 
 A node subclasses `ComfyNode` and defines the classmethods `define_schema()` and `execute(**inputs)`
 (optionally `validate_inputs`, `fingerprint_inputs`, `check_lazy_status`). The base derives the V1
@@ -97,7 +97,7 @@ class V3Data(TypedDict, total=False):
 
 @dataclass
 class NodeInfoV1:
-    """An `/object_info` entry (protocol.md §5.2): every key present."""
+    """An `/object_info` entry (docs/protocol.md §5.2): every key present."""
 
     input: dict[str, Any] | None = None
     input_order: dict[str, list[str]] | None = None
@@ -431,7 +431,7 @@ class _ComfyNodeBaseInternal(_ComfyNodeInternal):
         cls.VALIDATE_CLASS()
         schema = cls.FINALIZE_SCHEMA()
         schema.validate()
-        # QUIRK(execution.md §1.9): the attributes are kept on the class once known, and a
+        # QUIRK(docs/execution.md §1.9): the attributes are kept on the class once known, and a
         # subclass sees its parent's.
         for private, value in (("_DESCRIPTION", schema.description), ("_CATEGORY", schema.category),
                                ("_EXPERIMENTAL", schema.is_experimental), ("_DEPRECATED", schema.is_deprecated),

@@ -2,7 +2,7 @@
 
 Widget types (`Boolean`, `Int`, `Float`, `String`, `Combo`, `MultiCombo`, `Webcam`) have inputs with
 widget options; the others are plain sockets. `MultiType` accepts several types on one socket and
-`MatchType` ties sockets to one type the frontend resolves (execution.md §1.9). `Type` is what
+`MatchType` ties sockets to one type the frontend resolves (docs/execution.md §1.9). `Type` is what
 `execute` receives, for annotations. Any thread.
 """
 

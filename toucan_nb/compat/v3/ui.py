@@ -1,4 +1,4 @@
-"""`comfy_api.latest.ui`: what V3 nodes show in the UI (`NodeOutput(ui=...)`), execution.md §1.9.
+"""`comfy_api.latest.ui`: what V3 nodes show in the UI (`NodeOutput(ui=...)`), docs/execution.md §1.9.
 
 Each class's `as_dict()` is the node's entry in history `outputs` and the `executed` event, in
 ComfyUI's shapes: `{"images": [{"filename", "subfolder", "type"}], "animated": (False,)}` for a

@@ -2,7 +2,7 @@
 
 `PROGRESS_BAR_HOOK` is this module's global, as in ComfyUI, so packs may read, wrap or replace it;
 its default routes to the running prompt (toucan_nb.compat.progress.progress_bar_hook).
-A ProgressBar captures the hook when it is constructed (execution.md §5.1).
+A ProgressBar captures the hook when it is constructed (docs/execution.md §5.1).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Alias of ComfyUI's `comfy_execution.graph`: DynamicPrompt, the graph errors, and ExecutionBlocker
-re-exported (the same class as in `comfy_execution.graph_utils`, execution.md §3.8)."""
+re-exported (the same class as in `comfy_execution.graph_utils`, docs/execution.md §3.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Alias of ComfyUI's `comfy_execution.utils`: the executing context (execution.md §5.5).
+"""Alias of ComfyUI's `comfy_execution.utils`: the executing context (docs/execution.md §5.5).
 
 `ExecutionContext` is the runtime's own class (prompt_id, node_id, list_index, plus the prompt's
 hooks); `get_executing_context()` is None outside node code.
