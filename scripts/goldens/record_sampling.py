@@ -297,10 +297,12 @@ def record_previews(out):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comfyui", default="/work/ref/ComfyUI")
+    parser.add_argument("--out", type=Path, default=OUT, help="where the .npz files go (default: the tests' goldens)")
     args = parser.parse_args()
     setup_comfy(args.comfyui)
     models = build_models()
-    OUT.mkdir(parents=True, exist_ok=True)
+    out_dir: Path = args.out
+    out_dir.mkdir(parents=True, exist_ok=True)
     with torch.inference_mode():
         groups = {}
         out: dict = {}
@@ -322,10 +324,10 @@ def main() -> None:
         record_previews(out)
         groups["previews"] = out
     for name, arrays in groups.items():
-        np.savez_compressed(OUT / f"{name}.npz", **arrays)
+        np.savez_compressed(out_dir / f"{name}.npz", **arrays)
     commit = subprocess.run(["git", "-C", args.comfyui, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     info = {"torch": torch.__version__, "numpy": np.__version__, "comfyui_commit": commit.strip()}
-    (OUT / "RECORDED.json").write_text(json.dumps(info, indent=1) + "\n")
+    (out_dir / "RECORDED.json").write_text(json.dumps(info, indent=1) + "\n")
     print(json.dumps({k: len(v) for k, v in groups.items()}))
 
 

@@ -19,6 +19,7 @@ from toucan_nb.diffusion.sampling.model_sampling import ModelSamplingDiscrete, m
 from toucan_nb.diffusion.sampling.solvers_exponential import sa_tau_interval
 
 GOLDENS = Path(__file__).parent / "goldens"
+ALTERNATE = GOLDENS / "alternate"
 
 
 class ToyModel:
@@ -72,9 +73,25 @@ def make_model(name: str, **kwargs: Any) -> ToyModel:
 
 
 @cache
-def goldens(group: str) -> dict[str, np.ndarray]:
-    with np.load(GOLDENS / f"{group}.npz") as data:
+def goldens(group: str, folder: Path = GOLDENS) -> dict[str, np.ndarray]:
+    path = folder / f"{group}.npz"
+    if not path.exists():
+        return {}
+    with np.load(path) as data:
         return {k: data[k] for k in data.files}
+
+
+def error_to_comfyui(ours: torch.Tensor, group: str, key: str) -> float:
+    """`compare` against ComfyUI's recording, or against its alternate recording where one exists.
+
+    The toy model is chaotic enough that ComfyUI itself ends a few runs (LCM, dpm_2_ancestral)
+    up to 4 % apart on CPUs with and without AVX-512, where torch's vectorised exp/log round
+    differently; goldens/alternate/ holds those runs as ComfyUI computed them on the other kind of
+    CPU (its RECORDED.json says which). Matching either recording is matching ComfyUI.
+    """
+    errors = [compare(ours, recording[key]) for recording in (goldens(group), goldens(group, ALTERNATE))
+              if key in recording]
+    return min(errors)
 
 
 def contexts() -> dict[str, torch.Tensor]:

@@ -13,6 +13,12 @@ from toucan_nb.diffusion.sampling.model_sampling import ModelSamplingDiscrete, m
 G = goldens("model_sampling")
 
 
+def _within_float_rounding(ours: np.ndarray, theirs: np.ndarray) -> None:
+    # The schedule is float32 maths through torch's vectorised log/exp, whose last bit differs
+    # between CPUs with and without AVX-512 (for ComfyUI as for us): 1e-6 relative, as promised.
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
+
+
 def _ms(key: str) -> ModelSamplingDiscrete:
     prediction, zsnr = cases.MODEL_SAMPLINGS[key]
     return model_sampling(prediction, zsnr=zsnr)
@@ -22,13 +28,13 @@ def _ms(key: str) -> ModelSamplingDiscrete:
 def test_schedule_and_prediction_match_comfyui(key):
     ms = _ms(key)
     assert ms.sigmas.dtype == torch.float32
-    np.testing.assert_array_equal(ms.sigmas.numpy(), G[f"ms/{key}/sigmas"])
+    _within_float_rounding(ms.sigmas.numpy(), G[f"ms/{key}/sigmas"])
     probe = torch.tensor([0.03, 0.5, 1.0, 3.3, 14.0, 14.6146], dtype=torch.float32)
-    np.testing.assert_array_equal(ms.timestep(probe).numpy(), G[f"ms/{key}/timestep"])
-    np.testing.assert_array_equal(ms.sigma(torch.tensor([0.0, 10.5, 499.25, 998.9, 1200.0])).numpy(),
-                                  G[f"ms/{key}/sigma_of_t"])
+    _within_float_rounding(ms.timestep(probe).numpy(), G[f"ms/{key}/timestep"])
+    _within_float_rounding(ms.sigma(torch.tensor([0.0, 10.5, 499.25, 998.9, 1200.0])).numpy(),
+                           G[f"ms/{key}/sigma_of_t"])
     percents = [ms.percent_to_sigma(p) for p in (0.0, 0.1, 0.2, 0.25, 0.5, 0.8, 0.999, 1.0)]
-    np.testing.assert_array_equal(np.array(percents), G[f"ms/{key}/percent_to_sigma"])
+    _within_float_rounding(np.array(percents), G[f"ms/{key}/percent_to_sigma"])
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, 4, 3, 3, generator=g)
     out = torch.randn(2, 4, 3, 3, generator=g)

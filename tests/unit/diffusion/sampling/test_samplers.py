@@ -1,6 +1,7 @@
 """All 44 samplers through KSampler on the toy SD1 model, against ComfyUI's recorded latents.
 
-Tolerance: 1e-4 of the latent's range (on the recording machine the match is exact). Each case also
+Tolerance: 1e-4 of the latent's range (on the recording machine the match is exact; a few chaotic runs
+have a second recording from another kind of CPU, harness.error_to_comfyui). Each case also
 checks the per-step callbacks (index, total) and the first step's denoised latent.
 """
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from tests.unit.diffusion.sampling import cases
-from tests.unit.diffusion.sampling.harness import compare, goldens, make_model, run_case
+from tests.unit.diffusion.sampling.harness import error_to_comfyui, goldens, make_model, run_case
 from toucan_nb.diffusion.sampling import sampler
 from toucan_nb.diffusion.sampling.denoiser import Prediction
 from toucan_nb.diffusion.sampling.model_sampling import model_sampling
@@ -22,10 +23,10 @@ TOLERANCE = 1e-4
 def check_case(case):
     samples, steps_seen, first_x0 = run_case(case)
     key = f"run/{case['id']}"
-    assert compare(samples, G[key]) <= TOLERANCE
+    assert error_to_comfyui(samples, "sampling", key) <= TOLERANCE
     assert steps_seen == [tuple(s) for s in G[f"{key}/steps"].tolist()]
     if f"{key}/x0" in G:
-        assert compare(first_x0[0], G[f"{key}/x0"]) <= TOLERANCE
+        assert error_to_comfyui(first_x0[0], "sampling", f"{key}/x0") <= TOLERANCE
 
 
 @pytest.mark.parametrize("case", cases.SAMPLER_CASES, ids=[c["id"] for c in cases.SAMPLER_CASES])
