@@ -13,7 +13,8 @@ The steps, in order (each needs the ones before it):
 1. the folders: the temp folder emptied and every folder created (`Runtime.prepare_folders`),
    then made the process's active ones (`runtime.folders.set_active`), which `folder_paths` and
    the built-in image nodes read;
-2. the torch device pinned (`runtime.device.configure`) before any node allocates on it;
+2. the torch device pinned (`runtime.device.configure`) before any node allocates on it, and the
+   server's preview method and size set (`runtime.preview_settings.configure`);
 3. the built-in node library registered (`toucan_nb.nodes`), `--disable-metadata` applied;
 4. ComfyUI's modules installed as aliases and attached to this runtime (`toucan_nb.compat`),
    before any custom node imports them;
@@ -31,7 +32,7 @@ from __future__ import annotations
 import gc
 import os
 
-from toucan_nb.runtime import device
+from toucan_nb.runtime import device, preview_settings
 from toucan_nb.runtime.folders import set_active
 from toucan_nb.runtime.runtime import Runtime
 
@@ -51,6 +52,7 @@ def start_runtime(runtime: Runtime) -> Runtime:
     runtime.prepare_folders()
     set_active(runtime.folders)
     device.configure(config.device, config.cpu)
+    preview_settings.configure(config.preview_method, config.preview_size)
     if config.load_builtin_nodes:
         from toucan_nb.nodes import register_builtin_nodes, set_metadata_enabled
 

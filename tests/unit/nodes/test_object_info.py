@@ -21,6 +21,11 @@ OBJECT_INFO = load("object_info.json")
 def registry(active_folders) -> NodeRegistry:
     # The recording's input dir held exactly one 8x8 example.png.
     Image.new("RGB", (8, 8)).save(os.path.join(active_folders.input_dir, "example.png"))
+    # ...and ComfyUI's models/configs held the checkpoint configs it ships; no model files at all.
+    configs = Path(active_folders.get_folder_paths("configs")[0])
+    configs.mkdir(parents=True, exist_ok=True)
+    for name in OBJECT_INFO["object_info"]["CheckpointLoader"]["input"]["required"]["config_name"][0]:
+        (configs / name).write_text("model: {}\n")
     reg = NodeRegistry()
     register_builtin_nodes(reg)
     return reg
@@ -28,7 +33,7 @@ def registry(active_folders) -> NodeRegistry:
 
 def test_registration_order_matches_comfyui(registry):
     assert list(registry) == list(OBJECT_INFO["object_info"])
-    assert len(BUILTIN_NODES) == 43
+    assert len(BUILTIN_NODES) == 87
 
 
 @pytest.mark.parametrize("class_type", list(OBJECT_INFO["object_info"]))
