@@ -20,9 +20,10 @@ The steps, in order (each needs the ones before it):
    before any custom node imports them;
 5. custom node packs loaded from the `custom_nodes` folders and `config.custom_node_dirs`, their
    report kept as `runtime.load_report`;
-6. the persisted queue and history restored (`Runtime.restore`);
-7. the objects start-up left behind frozen out of the garbage collector's reach (`gc.freeze`);
-8. the executor thread started (`Runtime.start`).
+6. with `config.ray` (or `TOUCAN_NB_RAY`), a Ray backend handed to the runtime (`toucan_nb.scaleout`);
+7. the persisted queue and history restored (`Runtime.restore`);
+8. the objects start-up left behind frozen out of the garbage collector's reach (`gc.freeze`);
+9. the executor thread, or the Ray backend, started (`Runtime.start`).
 
 Call it from the thread that owns start-up (the kernel's shell, or serve's start-up thread).
 """
@@ -39,8 +40,12 @@ from toucan_nb.runtime.runtime import Runtime
 __all__ = ["start_runtime"]
 
 
-def start_runtime(runtime: Runtime) -> Runtime:
+def start_runtime(runtime: Runtime, start: bool = True) -> Runtime:
     """Assemble and start `runtime` (the steps of the module docstring); returns it.
+
+    `start=False` stops after step 5: an assembled runtime whose executor the caller drives
+    itself (a scale-out worker). With `config.ray` set, prompts run on Ray workers, each assembled
+    by this same function (`toucan_nb.scaleout`).
 
     Does nothing to a runtime that has started already. Raises what node registration, the
     alias installation or opening the store raise; a custom node pack that fails to import is
@@ -66,6 +71,9 @@ def start_runtime(runtime: Runtime) -> Runtime:
     dirs = [*runtime.folders.custom_nodes_dirs, *config.custom_node_dirs]
     runtime.load_report = load_custom_nodes(runtime.registry, [d for d in dict.fromkeys(dirs) if os.path.isdir(d)],
                                             disable_all=config.disable_all_custom_nodes)
+    if not start:
+        return runtime
+    _attach_scaleout(runtime)
     runtime.restore()
     # torch and the node packs leave ~1.7e5 long-lived objects behind (gc.get_freeze_count()
     # after start); every full collection would walk them all again. Freezing them keeps a
@@ -73,3 +81,21 @@ def start_runtime(runtime: Runtime) -> Runtime:
     gc.collect()
     gc.freeze()
     return runtime.start()
+
+
+def _attach_scaleout(runtime: Runtime) -> None:
+    """With `config.ray` (or TOUCAN_NB_RAY), hand the runtime a Ray backend; Ray is imported only then."""
+    config = runtime.config
+    from toucan_nb.scaleout.settings import settings_from
+
+    settings = settings_from(config.ray, config.ray_workers, config.ray_num_gpus, config.ray_lease_s,
+                             config.ray_worker_prefix)
+    if settings is None:
+        return
+    import dataclasses
+    import functools
+
+    from toucan_nb.scaleout import RayBackend
+
+    worker_config = {k: v for k, v in dataclasses.asdict(config).items() if not k.startswith("ray")}
+    runtime.backend = RayBackend(settings, worker_config, functools.partial(start_runtime, start=False))

@@ -60,7 +60,7 @@ def test_gzip_and_etag(make_server, site):
 
 
 @pytest.mark.parametrize("path", ["/..%2Fsecret.txt", "/assets/..%2F..%2Fsecret.txt", "/%2e%2e/secret.txt",
-                                  "/assets/%00.js", "/nope.js", "/docs/x.md", "/templates/index.json"])
+                                  "/assets/%00.js", "/nope.js", "/docs/x.md", "/templates/no-such-template.json"])
 def test_static_misses_are_404_json(make_server, site, path):
     resp = make_server(frontend_root=site).get(path)
     assert resp.status in (400, 404) and resp.content_type == "application/json; charset=utf-8"

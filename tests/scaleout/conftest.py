@@ -1,0 +1,93 @@
+"""A Ray cluster for the scale-out tests: started once per session on the loopback address with
+two declared GPUs and usage stats off (`ray start --head`), stopped at the end with no Ray process
+left behind; and a runtime whose prompts run on two of its workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+pytest.importorskip("ray")
+
+PACKS = str(Path(__file__).parent / "packs")
+RAY = str(Path(sys.executable).parent / "ray")
+# A throwaway single-machine cluster: no usage stats, and no token authentication (a real cluster
+# keeps Ray's token authentication on: docs/scale-out.md §4).
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
+ENV = {**os.environ, **RAY_ENV}
+# Process names of a Ray node (head services and worker processes).
+RAY_PROCESSES = ("gcs_server", "raylet", "ray::", "dashboard", "log_monitor", "default_worker.py",
+                 "runtime_env/agent", "monitor.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ray_processes(temp_dir: str) -> list[str]:
+    """The processes of the Ray node whose session lives under `temp_dir`."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "environ"]):
+        try:
+            cmdline = " ".join(proc.info.get("cmdline") or [])
+            environ = proc.info.get("environ") or {}
+        except psutil.Error:
+            continue
+        ours = temp_dir in cmdline or temp_dir in " ".join(environ.values())
+        if ours and any(name in cmdline for name in RAY_PROCESSES):
+            found.append(f"{proc.pid} {cmdline[:120]}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    saved = {key: os.environ.get(key) for key in RAY_ENV}
+    os.environ.update(RAY_ENV)  # this process is the driver
+    temp_dir = f"/tmp/toucan-ray-{os.getpid()}"  # short: Ray's socket paths live under it
+    port = _free_port()
+    subprocess.run([RAY, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1", "--num-cpus=8",
+                    "--num-gpus=2", "--include-dashboard=false", "--disable-usage-stats"],
+                   check=True, env=ENV, timeout=180, capture_output=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        # `ray stop` stops every Ray node of this machine's session; CI runs only this one.
+        subprocess.run([RAY, "stop", "--force"], env=ENV, timeout=180, capture_output=True)
+        deadline = time.monotonic() + 30
+        while ray_processes(temp_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        assert ray_processes(temp_dir) == [], "Ray processes left behind"
+
+
+def make_runtime(base_dir: str, address: str, prefix: str, **config: Any) -> Any:
+    from toucan_nb.host.assembly import start_runtime
+    from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+    return start_runtime(Runtime(RuntimeConfig(base_dir=base_dir, cpu=True, persist=False, ray=address,
+                                               ray_workers=2, ray_worker_prefix=prefix,
+                                               custom_node_dirs=[PACKS], **config)))
+
+
+@pytest.fixture(scope="module")
+def rt(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A started runtime whose prompts run on two Ray workers (named per module)."""
+    base = tmp_path_factory.mktemp("scaleout")
+    runtime = make_runtime(str(base), ray_cluster, f"t-{os.getpid()}-{base.name}")
+    yield runtime
+    runtime.stop()
