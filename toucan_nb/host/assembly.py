@@ -63,6 +63,9 @@ def start_runtime(runtime: Runtime, start: bool = True) -> Runtime:
 
         register_builtin_nodes(runtime.registry)
         set_metadata_enabled(not config.disable_metadata)
+        from toucan_nb.diffusion import memory
+
+        runtime.unload_hooks.append(memory.unload_all)  # POST /free unloads the engine's models
     from toucan_nb import compat
 
     compat.install(runtime, shadow_real=config.shadow_real_comfyui)

@@ -19,7 +19,7 @@ import random
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +137,9 @@ class Runtime:
         self.started = False
         # Set by a host before start() to run prompts elsewhere (runtime/backend.py); None: here.
         self.backend: ExecutionBackend | None = None
+        # What POST /free {"unload_models": true} runs besides emptying the device cache: the
+        # host adds the model-memory managers it assembled (the diffusion engine's unload_all).
+        self.unload_hooks: list[Callable[[], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     # The host assembles a runtime with nodes and ComfyUI's modules around these three steps
@@ -400,6 +403,11 @@ class Runtime:
         if free_memory:
             self.executor.reset()
         if unload_models:
+            for hook in list(self.unload_hooks):
+                try:
+                    hook()
+                except Exception:  # one manager failing must not keep the others' memory
+                    log.exception("unloading models: %r failed", hook)
             device.soft_empty_cache()
 
     async def _run_item(self, item: QueueItem) -> None:
