@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -131,7 +132,11 @@ class Server:
 def base_folder(root: Path, name: str) -> Path:
     base = root / name
     (base / "models" / "checkpoints").mkdir(parents=True)
-    (base / "models" / "checkpoints" / CHECKPOINT).symlink_to(ck.sd15_checkpoint())
+    target = base / "models" / "checkpoints" / CHECKPOINT
+    try:  # a hard link: toucan_nb refuses symlinks that leave a model folder
+        os.link(ck.sd15_checkpoint(), target)
+    except OSError:
+        shutil.copyfile(ck.sd15_checkpoint(), target)
     return base
 
 
