@@ -56,9 +56,11 @@ def ray_cluster() -> Iterator[str]:
     os.environ.update(RAY_ENV)  # this process is the driver
     temp_dir = f"/tmp/toucan-ray-{os.getpid()}"  # short: Ray's socket paths live under it
     port = _free_port()
-    subprocess.run([RAY, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}", "--node-ip-address=127.0.0.1", "--num-cpus=8",
-                    "--num-gpus=2", "--include-dashboard=false", "--disable-usage-stats"],
-                   check=True, env=ENV, timeout=180, capture_output=True)
+    started = subprocess.run([RAY, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}",
+                              "--node-ip-address=127.0.0.1", "--num-cpus=8", "--num-gpus=2",
+                              "--include-dashboard=false", "--disable-usage-stats"],
+                             env=ENV, timeout=180, capture_output=True, text=True)
+    assert started.returncode == 0, f"ray start failed:\n{started.stdout}\n{started.stderr}"
     try:
         yield f"127.0.0.1:{port}"
     finally:

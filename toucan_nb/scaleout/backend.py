@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2
+WORKER_KEY = "toucan_worker"  # in a running item's extra_data
 WORKER_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
 
 
@@ -220,8 +221,10 @@ class RayBackend:
     def _launch(self, slot: _WorkerSlot, item: QueueItem, attempt: int, messages: list[list[Any]]) -> None:
         with self._cond:
             slot.running = item
-        # Shown in /queue and /api/jobs (and kept in history): which worker runs the prompt.
-        item.extra_data["toucan_worker"] = slot.name
+        if len(self.slots) > 1:
+            # /queue and /api/jobs show which worker runs the prompt (with one worker there is
+            # nothing to tell apart, and the listings stay ComfyUI's to the byte). Not in history.
+            item.extra_data[WORKER_KEY] = slot.name
         thread = threading.Thread(target=self._follow, args=(slot, item, attempt, messages),
                                   name="toucan-ray-run", daemon=True)
         thread.start()
@@ -261,6 +264,7 @@ class RayBackend:
             result = PromptResult({}, {}, False, [])
         if messages:
             result = PromptResult(result.outputs, result.meta, result.success, [*messages, *result.messages])
+        item.extra_data.pop(WORKER_KEY, None)
         runtime.finish_item(item, result)
         with self._cond:
             slot.running = None
