@@ -24,9 +24,6 @@ RAY = str(Path(sys.executable).parent / "ray")
 # keeps Ray's token authentication on: docs/scale-out.md §4).
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
 ENV = {**os.environ, **RAY_ENV}
-# Process names of a Ray node (head services and worker processes).
-RAY_PROCESSES = ("gcs_server", "raylet", "ray::", "dashboard", "log_monitor", "default_worker.py",
-                 "runtime_env/agent", "monitor.py")
 
 
 def _free_port() -> int:
@@ -36,18 +33,28 @@ def _free_port() -> int:
 
 
 def ray_processes(temp_dir: str) -> list[str]:
-    """The processes of the Ray node whose session lives under `temp_dir`."""
-    found = []
-    for proc in psutil.process_iter(["cmdline", "environ"]):
+    """The processes of the Ray node whose session lives under `temp_dir`: its services (they name
+    the folder on their command line) and everything they started (the worker processes)."""
+    found: dict[int, str] = {}
+    for proc in psutil.process_iter(["cmdline"]):
         try:
             cmdline = " ".join(proc.info.get("cmdline") or [])
-            environ = proc.info.get("environ") or {}
+            if temp_dir not in cmdline:
+                continue
+            for member in (proc, *proc.children(recursive=True)):
+                found[member.pid] = " ".join(member.cmdline())[:120]
         except psutil.Error:
             continue
-        ours = temp_dir in cmdline or temp_dir in " ".join(environ.values())
-        if ours and any(name in cmdline for name in RAY_PROCESSES):
-            found.append(f"{proc.pid} {cmdline[:120]}")
-    return found
+    return [f"{pid} {cmdline}" for pid, cmdline in sorted(found.items())]
+
+
+def _signal_all(temp_dir: str, kill: bool) -> None:
+    for line in ray_processes(temp_dir):
+        try:
+            proc = psutil.Process(int(line.split(" ", 1)[0]))
+            proc.kill() if kill else proc.terminate()
+        except psutil.Error:
+            pass
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +71,14 @@ def ray_cluster() -> Iterator[str]:
     try:
         yield f"127.0.0.1:{port}"
     finally:
-        # `ray stop` stops every Ray node of this machine's session; CI runs only this one.
-        subprocess.run([RAY, "stop", "--force"], env=ENV, timeout=180, capture_output=True)
-        deadline = time.monotonic() + 30
+        # Stop this node's processes only (`ray stop` would stop every Ray node of the machine):
+        # SIGTERM, then SIGKILL what is still there after 15 s.
+        _signal_all(temp_dir, kill=False)
+        deadline = time.monotonic() + 15
+        while ray_processes(temp_dir) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        _signal_all(temp_dir, kill=True)
+        deadline = time.monotonic() + 15
         while ray_processes(temp_dir) and time.monotonic() < deadline:
             time.sleep(0.2)
         for key, value in saved.items():
