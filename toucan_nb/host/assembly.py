@@ -23,6 +23,12 @@ The steps, in order (each needs the ones before it):
 7. the objects start-up left behind frozen out of the garbage collector's reach (`gc.freeze`);
 8. the executor thread started (`Runtime.start`).
 
+With `config.comfyui_root` (a user's ComfyUI checkout, docs/comfyui-checkout.md) the checkout's own
+modules are imported first (`toucan_nb.checkout.import_checkout`: ComfyUI's flags, folders and
+host duties; the runtime's folders then mirror ComfyUI's), and steps 3-5 become ComfyUI's node
+library: its extra-node loader runs (comfy_extras, custom nodes) and exactly ComfyUI's classes are
+registered (`toucan_nb.checkout.load_node_library`); only toucan_nb's `server` alias is installed.
+
 Call it from the thread that owns start-up (the kernel's shell, or serve's start-up thread).
 """
 
@@ -48,22 +54,31 @@ def start_runtime(runtime: Runtime) -> Runtime:
     if runtime.started:
         return runtime
     config = runtime.config
+    checkout = None
+    if config.comfyui_root:
+        from toucan_nb import checkout as comfyui_checkout
+
+        checkout = comfyui_checkout.import_checkout(runtime)
     runtime.prepare_folders()
     set_active(runtime.folders)
     device.configure(config.device, config.cpu)
-    if config.load_builtin_nodes:
+    if checkout is not None:
+        comfyui_checkout.load_node_library(runtime, checkout)
+    elif config.load_builtin_nodes:
         from toucan_nb.nodes import register_builtin_nodes, set_metadata_enabled
 
         register_builtin_nodes(runtime.registry)
         set_metadata_enabled(not config.disable_metadata)
-    from toucan_nb import compat
+    if checkout is None:
+        from toucan_nb import compat
 
-    compat.install(runtime, shadow_real=config.shadow_real_comfyui)
-    from toucan_nb.runtime.loader import load_custom_nodes
+        compat.install(runtime, shadow_real=config.shadow_real_comfyui)
+        from toucan_nb.runtime.loader import load_custom_nodes
 
-    dirs = [*runtime.folders.custom_nodes_dirs, *config.custom_node_dirs]
-    runtime.load_report = load_custom_nodes(runtime.registry, [d for d in dict.fromkeys(dirs) if os.path.isdir(d)],
-                                            disable_all=config.disable_all_custom_nodes)
+        dirs = [*runtime.folders.custom_nodes_dirs, *config.custom_node_dirs]
+        runtime.load_report = load_custom_nodes(runtime.registry,
+                                                [d for d in dict.fromkeys(dirs) if os.path.isdir(d)],
+                                                disable_all=config.disable_all_custom_nodes)
     runtime.restore()
     # torch and the node packs leave ~1.7e5 long-lived objects behind (gc.get_freeze_count()
     # after start); every full collection would walk them all again. Freezing them keeps a

@@ -90,6 +90,10 @@ class RuntimeConfig:
     # Provide toucan_nb's ComfyUI modules even where a real ComfyUI is importable (`toucan-nb serve`:
     # there the live server and executor are ours, and the real ones' globals would stay unset).
     shadow_real_comfyui: bool = False
+    # A user's ComfyUI checkout as the node library (docs/comfyui-checkout.md), and ComfyUI
+    # command-line flags for its modules (`["--lowvram"]`); read by the host's start-up only.
+    comfyui_root: str | None = None
+    comfyui_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.cache_mode not in CACHE_MODES:
@@ -358,7 +362,7 @@ class Runtime:
         if self._free_flags["free_memory"]:
             self.executor.reset()
         if self._free_flags["unload_models"]:
-            device.soft_empty_cache()
+            device.unload_models()
         self._free_flags["free_memory"] = self._free_flags["unload_models"] = False
 
     async def _run_item(self, item: QueueItem) -> None:
