@@ -139,6 +139,10 @@ def load_node_library(runtime: Any, checkout: Checkout) -> int:
             raise CheckoutError(f"ComfyUI checkout {checkout.root}: nodes.py has no init_extra_nodes")
         if "init_api_nodes" in inspect.signature(init).parameters:
             kwargs["init_api_nodes"] = not getattr(args, "disable_api_nodes", False)
+        fp = checkout.module("folder_paths")
+        base_packs = fp.get_folder_paths("custom_nodes")[:1]
+        for folder in base_packs:  # a fresh --base-directory has none; ComfyUI's loader would fail
+            os.makedirs(folder, exist_ok=True)
         with _step(checkout.root, "nodes.init_extra_nodes"):
             _run_to_completion(init(**kwargs))
         setattr(nodes, "_toucan_extra_nodes_loaded", True)  # noqa: B010 (once per process)
