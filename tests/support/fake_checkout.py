@@ -462,6 +462,15 @@ class FakePackPing:
 
 NODE_CLASS_MAPPINGS = {"FakePackPing": FakePackPing}
 '''
+FILES["custom_nodes/fake_pack/prestartup_script.py"] = """
+import os
+import sys
+
+# Runs before nodes.py and comfy.model_management are imported, as under ComfyUI's main.py.
+order = "before" if "comfy.model_management" not in sys.modules and "nodes" not in sys.modules else "after"
+with open(os.path.join(os.path.dirname(__file__), "prestartup.log"), "w") as f:
+    f.write(order)
+"""
 FILES["custom_nodes/broken_pack/__init__.py"] = """
 raise ImportError("broken_pack needs a module that is not installed")
 """

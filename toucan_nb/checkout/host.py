@@ -15,7 +15,8 @@ runs where the built-in library and custom node packs would otherwise load
    (`bridge.py`);
 5. the checkout's root `utils.extra_config` is imported before `nodes` (which puts `comfy/` first
    on `sys.path`, where `comfy/utils.py` would shadow it), then `folder_paths` is configured as
-   `main.py` does (extra_model_paths.yaml, output/input/user/temp folders);
+   `main.py` does (extra_model_paths.yaml, output/input/user/temp folders), and the custom packs'
+   `prestartup_script.py` files run (`prestartup.py`);
 6. `comfy.model_management`'s interrupt functions, the progress bar hook, the per-prompt preview
    method and the model unloader are pointed at the runtime (`bridge.py`);
 7. `nodes` is imported and the runtime's folders mirror `folder_paths` (`folders.py`);
@@ -42,6 +43,7 @@ from typing import Any
 from toucan_nb.checkout import bridge
 from toucan_nb.checkout.args import comfyui_argv
 from toucan_nb.checkout.folders import apply_custom_paths, sync_folders
+from toucan_nb.checkout.prestartup import run_prestartup_scripts
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,7 @@ def import_checkout(runtime: Any) -> Checkout:
         bridge.bridge_context(checkout.module("comfy_execution.utils"))
         with _step(root, "folder_paths (extra_model_paths.yaml and folders)"):
             apply_custom_paths(checkout, runtime.config.custom_node_dirs)
+        run_prestartup_scripts(checkout.module("folder_paths").get_folder_paths("custom_nodes"), checkout.args)
         for name in ("comfy.model_management", "comfy.utils", "latent_preview", "nodes"):
             with _step(root, name):
                 checkout.modules[name] = importlib.import_module(name)

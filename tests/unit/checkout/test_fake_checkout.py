@@ -85,6 +85,11 @@ def test_model_folders_are_comfyuis(server: ServeProcess, root: str) -> None:
     assert server.get("/embeddings").json() == ["fake_embedding"]
 
 
+def test_prestartup_script_ran_before_comfys_modules(server: ServeProcess, root: str) -> None:
+    with open(os.path.join(root, "custom_nodes", "fake_pack", "prestartup.log")) as f:
+        assert f.read() == "before"
+
+
 def test_pack_route_is_served(server: ServeProcess) -> None:
     resp = server.get("/fake_pack/hello")
     assert resp.status == 200 and resp.json() == {"hello": "from fake_pack"}
