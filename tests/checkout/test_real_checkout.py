@@ -225,3 +225,30 @@ def test_identical_pixels(servers: tuple[Server, Server], graph: Any) -> None:
     [ours] = toucan.run(graph())
     assert theirs.std() > 2  # a real picture, not a flat one that any pipeline would match
     assert ours.shape == theirs.shape and ours.tobytes() == theirs.tobytes()
+
+
+def test_kernel_runtime_gives_the_same_pixels(servers: tuple[Server, Server], models: Path, tmp_path: Path) -> None:
+    """The notebook's way in (`runtime(comfyui_root=...)` in a fresh process, as in a kernel)."""
+    comfyui, _ = servers
+    [theirs] = comfyui.run(text_to_image())
+    code = f"""
+import json, os, sys
+import numpy as np
+from PIL import Image
+from toucan_nb.notebook import runtime
+rt = runtime(comfyui_root={ROOT!r}, base_dir={str(tmp_path)!r}, cpu=True, persist=False,
+             comfyui_args=["--extra-model-paths-config", {str(models)!r}])
+entry = rt.run(json.loads(sys.argv[1]), timeout=600)
+assert entry.completed, entry.messages
+image = entry.outputs["7"]["images"][0]
+path = os.path.join(rt.folders.output_dir, image["subfolder"], image["filename"])
+np.save(sys.argv[2], np.asarray(Image.open(path).convert("RGB")))
+rt.stop()
+"""
+    out = tmp_path / "pixels.npy"
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(text_to_image()), str(out)], cwd=str(REPO),
+                          capture_output=True, text=True, timeout=900,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    ours = np.load(out)
+    assert ours.shape == theirs.shape and ours.tobytes() == theirs.tobytes()

@@ -132,6 +132,11 @@ class CurrentNodeContext:
     def __exit__(self, *exc):
         current_executing_context.reset(self.token)
 """
+FILES["comfy_execution/graph_utils.py"] = """
+class ExecutionBlocker:
+    def __init__(self, message):
+        self.message = message
+"""
 FILES["utils/__init__.py"] = ""
 FILES["utils/extra_config.py"] = """
 import os
@@ -257,6 +262,7 @@ import comfy.model_management
 import comfy.utils
 import folder_paths
 import latent_preview
+from comfy_execution.graph_utils import ExecutionBlocker
 from comfy_execution.utils import get_executing_context
 
 MAX_RESOLUTION = 16384
@@ -334,6 +340,19 @@ class ContextProbe:
                                 str(comfy.model_management.ARGS_AT_IMPORT["lowvram"])]}}
 
 
+class BlockImage:
+    """Returns ComfyUI's ExecutionBlocker: everything downstream must not run."""
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"image": ("IMAGE",)}}
+    RETURN_TYPES = ("IMAGE",)
+    FUNCTION = "block"
+    CATEGORY = "fake_checkout"
+
+    def block(self, image):
+        return (ExecutionBlocker(None),)
+
+
 class SaveImage:
     @classmethod
     def INPUT_TYPES(cls):
@@ -355,7 +374,7 @@ class SaveImage:
 
 NODE_CLASS_MAPPINGS = {"EmptyImage": EmptyImage, "EmptyLatentImage": EmptyLatentImage,
                        "CheckpointLoaderSimple": CheckpointLoaderSimple, "KSampler": KSampler,
-                       "ContextProbe": ContextProbe, "SaveImage": SaveImage}
+                       "ContextProbe": ContextProbe, "BlockImage": BlockImage, "SaveImage": SaveImage}
 NODE_DISPLAY_NAME_MAPPINGS = {"KSampler": "KSampler (fake)"}
 EXTENSION_WEB_DIRS = {}
 LOADED_MODULE_DIRS = {}

@@ -5,6 +5,8 @@ runs the nodes, so each global answers from the prompt the executor is running:
 
 - `comfy_execution.utils.get_executing_context()`: ComfyUI's own context when code set one
   (`CurrentNodeContext`), else the node the runtime is executing, as ComfyUI's `ExecutionContext`;
+- `comfy_execution.graph_utils.ExecutionBlocker` is the runtime's, so a node that returns one blocks
+  what is downstream of it (nodes and `comfy_api` import it by name, after this);
 - `comfy.model_management`'s `interrupt_current_processing`, `processing_interrupted`,
   `throw_exception_if_processing_interrupted` and `InterruptProcessingException` are the compat
   layer's (so `POST /interrupt` stops a sampler within one step, and the executor recognises the
@@ -29,6 +31,7 @@ from toucan_nb.compat import devices, progress, state
 from toucan_nb.runtime import device
 from toucan_nb.runtime.context import get_executing_context as runtime_context
 from toucan_nb.runtime.errors import ExecutionInterruptedError
+from toucan_nb.runtime.graph_utils import ExecutionBlocker
 
 
 def bridge_context(utils: ModuleType) -> None:
@@ -49,6 +52,11 @@ def bridge_context(utils: ModuleType) -> None:
         return context_type(prompt_id=ctx.prompt_id, node_id=ctx.node_id, list_index=ctx.list_index)
 
     setattr(utils, "get_executing_context", get_executing_context)  # noqa: B010 (a module of the checkout)
+
+
+def bridge_blocker(graph_utils: ModuleType) -> None:
+    """Make ComfyUI's `ExecutionBlocker` the runtime's (the same constructor and `message`)."""
+    setattr(graph_utils, "ExecutionBlocker", ExecutionBlocker)  # noqa: B010 (a module of the checkout)
 
 
 def progress_hook(value: float, total: float, preview_image: Any = None, prompt_id: str | None = None,

@@ -19,7 +19,8 @@ from PIL import Image
 from tests.protocol.support import REPO, ServeProcess, new_client_id, recv
 from tests.support.fake_checkout import write_fake_checkout
 
-EXPECTED = ["EmptyImage", "EmptyLatentImage", "CheckpointLoaderSimple", "KSampler", "ContextProbe", "SaveImage",
+EXPECTED = ["EmptyImage", "EmptyLatentImage", "CheckpointLoaderSimple", "KSampler", "ContextProbe", "BlockImage",
+            "SaveImage",
             "ImageInvertV3", "FakePackPing"]
 
 
@@ -105,6 +106,15 @@ def test_v3_and_v1_classes_run_and_save_where_comfyui_says(server: ServeProcess)
     path = os.path.join(server.dirs["out"], images[0]["filename"])  # --output-directory reached folder_paths
     image = Image.open(path)
     assert image.getpixel((0, 0)) == (191, 191, 191) and image.size == (4, 2)
+
+
+def test_comfyuis_execution_blocker_blocks(server: ServeProcess) -> None:
+    prompt = {"1": {"class_type": "EmptyImage", "inputs": {"width": 2, "height": 2, "value": 0.5}},
+              "2": {"class_type": "BlockImage", "inputs": {"image": ["1", 0]}},
+              "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "blocked"}}}
+    prompt_id, messages = run(server, prompt)
+    assert of_type(messages, "execution_success") and not of_type(messages, "executed")
+    assert server.get(f"/history/{prompt_id}").json()[prompt_id]["outputs"] == {}
 
 
 def test_flags_context_and_inference_mode_reach_node_code(server: ServeProcess) -> None:
