@@ -137,6 +137,16 @@ class ExecutionBlocker:
     def __init__(self, message):
         self.message = message
 """
+FILES["comfy_execution/progress.py"] = """
+class ProgressRegistry:
+    def update_progress(self, node_id, value, max_value, image=None):
+        raise RuntimeError("ComfyUI's own registry is not attached to the running prompt")
+
+global_progress_registry = ProgressRegistry()
+
+def get_progress_state():
+    return global_progress_registry
+"""
 FILES["utils/__init__.py"] = ""
 FILES["utils/extra_config.py"] = """
 import os
@@ -263,6 +273,7 @@ import comfy.utils
 import folder_paths
 import latent_preview
 from comfy_execution.graph_utils import ExecutionBlocker
+from comfy_execution.progress import get_progress_state
 from comfy_execution.utils import get_executing_context
 
 MAX_RESOLUTION = 16384
@@ -336,6 +347,7 @@ class ContextProbe:
 
     def probe(self, value):
         ctx = get_executing_context()
+        get_progress_state().update_progress(ctx.node_id, 1, 2, None)  # as comfy_api's set_progress
         return {"ui": {"text": [ctx.prompt_id, ctx.node_id, str(torch.is_inference_mode_enabled()),
                                 str(comfy.model_management.ARGS_AT_IMPORT["lowvram"])]}}
 

@@ -5,6 +5,8 @@ runs the nodes, so each global answers from the prompt the executor is running:
 
 - `comfy_execution.utils.get_executing_context()`: ComfyUI's own context when code set one
   (`CurrentNodeContext`), else the node the runtime is executing, as ComfyUI's `ExecutionContext`;
+- `comfy_execution.progress.get_progress_state()` (what `comfy_api`'s `execution.set_progress`
+  reports to) is the running prompt's per-node progress (`progress_state` messages, previews);
 - `comfy_execution.graph_utils.ExecutionBlocker` is the runtime's, so a node that returns one blocks
   what is downstream of it (nodes and `comfy_api` import it by name, after this);
 - `comfy.model_management`'s `interrupt_current_processing`, `processing_interrupted`,
@@ -52,6 +54,24 @@ def bridge_context(utils: ModuleType) -> None:
         return context_type(prompt_id=ctx.prompt_id, node_id=ctx.node_id, list_index=ctx.list_index)
 
     setattr(utils, "get_executing_context", get_executing_context)  # noqa: B010 (a module of the checkout)
+
+
+class PromptProgress:
+    """What `comfy_execution.progress.get_progress_state()` returns under the runtime: the running
+    prompt's progress registry, reached through the executing context."""
+
+    def update_progress(self, node_id: str, value: float, max_value: float, image: Any = None) -> None:
+        hooks = progress.current_hooks()
+        if hooks is not None:
+            hooks.update_progress(str(node_id), value, max_value, image, legacy=False)
+
+
+_prompt_progress = PromptProgress()
+
+
+def bridge_progress_state(progress_module: ModuleType) -> None:
+    """Point `get_progress_state` at the running prompt (before `comfy_api` imports it by name)."""
+    setattr(progress_module, "get_progress_state", lambda: _prompt_progress)  # noqa: B010 (a checkout module)
 
 
 def bridge_blocker(graph_utils: ModuleType) -> None:

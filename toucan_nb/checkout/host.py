@@ -12,7 +12,8 @@ runs where the built-in library and custom node packs would otherwise load
    `--cpu`, `--lowvram`, `--preview-method` ... reach `comfy.cli_args.args` before
    `comfy.model_management` reads them;
 4. `comfy_execution.utils.get_executing_context` answers with the node the runtime is executing,
-   and `comfy_execution.graph_utils.ExecutionBlocker` is the runtime's (`bridge.py`);
+   `comfy_execution.graph_utils.ExecutionBlocker` is the runtime's, and
+   `comfy_execution.progress.get_progress_state()` the running prompt's progress (`bridge.py`);
 5. the checkout's root `utils.extra_config` is imported before `nodes` (which puts `comfy/` first
    on `sys.path`, where `comfy/utils.py` would shadow it), then `folder_paths` is configured as
    `main.py` does (extra_model_paths.yaml, output/input/user/temp folders), and the custom packs'
@@ -108,11 +109,13 @@ def import_checkout(runtime: Any) -> Checkout:
             options = importlib.import_module("comfy.options")
             options.enable_args_parsing()
             checkout.args = importlib.import_module("comfy.cli_args").args
-        for name in ("comfy_execution.utils", "comfy_execution.graph_utils", "utils.extra_config", "folder_paths"):
+        for name in ("comfy_execution.utils", "comfy_execution.graph_utils", "comfy_execution.progress",
+                     "utils.extra_config", "folder_paths"):
             with _step(root, name):
                 checkout.modules[name] = importlib.import_module(name)
         bridge.bridge_context(checkout.module("comfy_execution.utils"))
         bridge.bridge_blocker(checkout.module("comfy_execution.graph_utils"))
+        bridge.bridge_progress_state(checkout.module("comfy_execution.progress"))
         with _step(root, "folder_paths (extra_model_paths.yaml and folders)"):
             apply_custom_paths(checkout, runtime.config.custom_node_dirs)
         run_prestartup_scripts(checkout.module("folder_paths").get_folder_paths("custom_nodes"), checkout.args)

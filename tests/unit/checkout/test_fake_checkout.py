@@ -123,6 +123,9 @@ def test_flags_context_and_inference_mode_reach_node_code(server: ServeProcess) 
     # ComfyUI's get_executing_context() names the running node; torch.inference_mode is on; --lowvram
     # was in comfy.cli_args.args when comfy.model_management was imported.
     assert executed["output"]["text"] == [prompt_id, "7", "True", "True"]
+    # comfy_execution.progress.get_progress_state() reported to the running prompt's progress_state
+    states = [s["nodes"]["7"] for s in of_type(messages, "progress_state") if "7" in s["nodes"]]
+    assert any(s["value"] == 1 and s["max"] == 2 for s in states)
 
 
 def test_progress_and_previews_per_prompt_preview_method(server: ServeProcess) -> None:
