@@ -11,7 +11,8 @@ alternating, so that drift of the machine hits both. A repetition queues one tex
 (a new seed each time: only KSampler, VAEDecode and SaveImage run again) and reads `/ws`: the time
 per step is (t(progress N) - t(progress 1)) / (N - 1), the samplers' step plus everything a server
 does per step (the progress hook, the interrupt check, the `progress` message); "prompt" is
-`execution_start` to the prompt's end. Figures are medians; the last column is toucan's over ComfyUI's.
+`execution_start` to the prompt's end. Figures are the best and the median repetition (on a shared
+machine the best is the one least disturbed by other load); the last row is toucan's over ComfyUI's.
 """
 
 from __future__ import annotations
@@ -52,8 +53,18 @@ def prompt(size: int, steps: int, seed: int) -> dict[str, Any]:
     }
 
 
-def measure(server: Server, body: dict[str, Any]) -> tuple[float, float]:
-    """(seconds per step, seconds for the prompt) of one run of `body`."""
+def process_cpu(pid: int) -> float:
+    """CPU seconds the process has used (user + system, every thread); 0 where /proc is absent."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(server: Server, body: dict[str, Any]) -> tuple[float, float, float]:
+    """(seconds per step, CPU seconds per step, seconds for the prompt) of one run of `body`."""
     client_id = uuid.uuid4().hex
     ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/ws?clientId={client_id}", timeout=600)
     try:
@@ -61,6 +72,7 @@ def measure(server: Server, body: dict[str, Any]) -> tuple[float, float]:
         assert status == 200, raw
         prompt_id = json.loads(raw)["prompt_id"]
         steps: dict[int, float] = {}
+        cpu: dict[int, float] = {}
         start = end = 0.0
         while True:
             msg = ws.recv()
@@ -74,14 +86,16 @@ def measure(server: Server, body: dict[str, Any]) -> tuple[float, float]:
             if event["type"] == "execution_start":
                 start = now
             elif event["type"] == "progress" and data.get("node") == "5":
-                steps.setdefault(int(data["value"]), now)
+                if int(data["value"]) not in steps:
+                    steps[int(data["value"])] = now
+                    cpu[int(data["value"])] = process_cpu(server.proc.pid)
             elif event["type"] == "execution_error":
                 raise RuntimeError(data)
             elif event["type"] == "executing" and data.get("node") is None:
                 end = now
                 break
         n = max(steps)
-        return (steps[n] - steps[1]) / (n - 1), end - start
+        return (steps[n] - steps[1]) / (n - 1), (cpu[n] - cpu[1]) / (n - 1), end - start
     finally:
         ws.close()
 
@@ -90,9 +104,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--comfyui-root", default=os.environ.get("TOUCAN_NB_COMFYUI_ROOT"), required=False)
     parser.add_argument("--comfyui-python", default=os.environ.get("TOUCAN_NB_COMFYUI_PYTHON") or sys.executable)
-    parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--reps", type=int, default=7)
     args = parser.parse_args()
     if not args.comfyui_root:
         parser.error("--comfyui-root (or TOUCAN_NB_COMFYUI_ROOT) is required")
@@ -110,21 +124,26 @@ def main() -> None:
                                    "--no-persist", *common], tmp / "toucan", str(REPO), "toucan"),
     }
     try:
-        results: dict[str, list[tuple[float, float]]] = {name: [] for name in servers}
+        results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
         for server in servers.values():  # warm-up: load the models, fill the caches
             measure(server, prompt(args.size, args.steps, 0))
         for rep in range(args.reps):
             for name, server in servers.items():
                 results[name].append(measure(server, prompt(args.size, args.steps, rep + 1)))
-        med = {name: (statistics.median(s for s, _ in r), statistics.median(p for _, p in r))
-               for name, r in results.items()}
-        print(f"KSampler euler, {args.size}x{args.size}, {args.steps} steps, {args.reps} reps, "
-              f"torch threads default, CPU")
-        print(f"{'':18}{'ms/step':>10}{'prompt s':>10}")
-        for name, (step, whole) in med.items():
-            print(f"{name:18}{step * 1e3:10.2f}{whole:10.3f}")
-        (c_step, c_whole), (t_step, t_whole) = med["ComfyUI main.py"], med["toucan-nb serve"]
-        print(f"{'toucan / ComfyUI':18}{t_step / c_step:10.3f}{t_whole / c_whole:10.3f}")
+        print(f"KSampler euler, {args.size}x{args.size}, {args.steps} steps, {args.reps} reps, CPU")
+        columns = ("ms/step best", "median", "cpu ms/step best", "median", "prompt s best", "median")
+        print(f"{'':18}" + "".join(f"{c:>{len(c) + 2}}" for c in columns))
+        stats = {}
+        for name, r in results.items():
+            row: list[float] = []
+            for i, scale in ((0, 1e3), (1, 1e3), (2, 1.0)):
+                values = [x[i] * scale for x in r]
+                row += [min(values), statistics.median(values)]
+            stats[name] = row
+            print(f"{name:18}" + "".join(f"{v:>{len(c) + 2}.2f}" for v, c in zip(row, columns, strict=True)))
+        ratio = [t / c if c else float("nan")
+                 for t, c in zip(stats["toucan-nb serve"], stats["ComfyUI main.py"], strict=True)]
+        print(f"{'toucan / ComfyUI':18}" + "".join(f"{v:>{len(c) + 2}.3f}" for v, c in zip(ratio, columns, strict=True)))
     finally:
         for server in servers.values():
             server.stop()
