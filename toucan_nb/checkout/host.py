@@ -109,13 +109,18 @@ def import_checkout(runtime: Any) -> Checkout:
             options = importlib.import_module("comfy.options")
             options.enable_args_parsing()
             checkout.args = importlib.import_module("comfy.cli_args").args
-        for name in ("comfy_execution.utils", "comfy_execution.graph_utils", "comfy_execution.progress",
-                     "utils.extra_config", "folder_paths"):
+        # Older checkouts lack some of comfy_execution's modules: those duties then do not apply.
+        for name, duty in (("comfy_execution.utils", bridge.bridge_context),
+                           ("comfy_execution.graph_utils", bridge.bridge_blocker),
+                           ("comfy_execution.progress", bridge.bridge_progress_state)):
+            with _step(root, name):
+                module = _import_if_present(name)
+            if module is not None:
+                checkout.modules[name] = module
+                duty(module)
+        for name in ("utils.extra_config", "folder_paths"):
             with _step(root, name):
                 checkout.modules[name] = importlib.import_module(name)
-        bridge.bridge_context(checkout.module("comfy_execution.utils"))
-        bridge.bridge_blocker(checkout.module("comfy_execution.graph_utils"))
-        bridge.bridge_progress_state(checkout.module("comfy_execution.progress"))
         with _step(root, "folder_paths (extra_model_paths.yaml and folders)"):
             apply_custom_paths(checkout, runtime.config.custom_node_dirs)
         run_prestartup_scripts(checkout.module("folder_paths").get_folder_paths("custom_nodes"), checkout.args)
@@ -162,6 +167,16 @@ def load_node_library(runtime: Any, checkout: Checkout) -> int:
     sync_folders(runtime.folders, checkout.module("folder_paths"))  # packs add model folders
     log.info("ComfyUI checkout %s: %d node classes", checkout.root, len(nodes.NODE_CLASS_MAPPINGS))
     return len(nodes.NODE_CLASS_MAPPINGS)
+
+
+def _import_if_present(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise  # the module is there but needs something missing: a real failure
+        log.info("this ComfyUI checkout has no %s", name)
+        return None
 
 
 def _run_to_completion(result: Any) -> Any:
