@@ -35,8 +35,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "scaleout": frozenset({"runtime"}),
     # The route set is written against runtime.interface.RuntimeInterface.
     "api": frozenset({"runtime"}),
+    # A user's ComfyUI checkout as the node library: its modules' host duties, over the runtime and
+    # the compat layer's globals (PromptServer, progress, interrupts); imports none of ComfyUI's
+    # code statically (docs/comfyui-checkout.md).
+    "checkout": frozenset({"runtime", "compat"}),
     # The hosts assemble runtime, nodes and compat (host/assembly.py) and serve the route set.
-    "host": frozenset({"api", "runtime", "compat", "nodes", "diffusion", "scaleout"}),
+    "host": frozenset({"api", "runtime", "compat", "nodes", "diffusion", "scaleout", "checkout"}),
     # The notebook API sits on the runtime; the kernel's start-up and loopback endpoint are host's.
     "notebook": frozenset({"runtime", "compat", "nodes", "host"}),
     # The Jupyter extension talks to kernels over HTTP/WS only: no package as a whole, just the

@@ -98,14 +98,16 @@ def aliases_installed() -> bool:
     return _installed_finder() is not None
 
 
-def install(runtime: Any, *, shadow_real: bool = False) -> bool:
+def install(runtime: Any, *, shadow_real: bool = False, names: Sequence[str] | None = None) -> bool:
     """Install the alias modules (unless real ComfyUI is importable) and attach `runtime` to them.
 
     Idempotent; a second call with another runtime re-attaches. Returns True when the aliases are
     in use, False when a real ComfyUI was found and left alone (custom nodes then see ComfyUI's own
     globals, not this runtime). `shadow_real=True` installs them regardless (`toucan-nb serve`),
-    with a warning that names the real modules they hide.
+    with a warning that names the real modules they hide. `names` limits the aliases to those
+    top-level names (a hosted ComfyUI checkout provides the rest itself; only `server` stays ours).
     """
+    alias_names = ALIAS_NAMES if names is None else tuple(n for n in ALIAS_NAMES if n in names)
     with _lock:
         if _installed_finder() is None:
             real = find_real_comfyui()
@@ -114,7 +116,7 @@ def install(runtime: Any, *, shadow_real: bool = False) -> bool:
                 state.attach(runtime)
                 return False
             shadowed: list[str] = []
-            for name in ALIAS_NAMES:
+            for name in alias_names:
                 existing = sys.modules.get(name)
                 if existing is not None and not _is_ours(existing):
                     # Imported already: importers keep that object, so we cannot replace it.
@@ -126,10 +128,10 @@ def install(runtime: Any, *, shadow_real: bool = False) -> bool:
                 if spec is not None:
                     where = spec.origin or " ".join(dict.fromkeys(spec.submodule_search_locations or ())) or "?"
                     shadowed.append(f"{name} ({where})")  # a namespace package has no origin
-            if shadowed:
+            if shadowed and names is None:
                 log.warning("compat: toucan_nb's ComfyUI modules shadow %s", ", ".join(shadowed))
-            names = [n for n in ALIAS_NAMES if n not in sys.modules or _is_ours(sys.modules[n])]
-            sys.meta_path.insert(0, AliasFinder(names))
+            usable = [n for n in alias_names if n not in sys.modules or _is_ours(sys.modules[n])]
+            sys.meta_path.insert(0, AliasFinder(usable))
             importlib.invalidate_caches()
         state.attach(runtime)
         _point_folders_at(runtime)
@@ -148,3 +150,13 @@ def _point_folders_at(runtime: Any) -> None:
         from toucan_nb.runtime import folders as folders_mod
 
         folders_mod.set_active(folders)
+
+
+def limit_aliases(names: Sequence[str]) -> None:
+    """Let the installed finder answer only for `names` from now on (a hosted ComfyUI checkout
+    provides the others). Aliases imported already stay in `sys.modules`."""
+    with _lock:
+        finder = _installed_finder()
+        if finder is not None:
+            finder.names = frozenset(n for n in finder.names if n in names)
+            importlib.invalidate_caches()

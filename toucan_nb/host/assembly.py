@@ -25,6 +25,12 @@ The steps, in order (each needs the ones before it):
 8. the objects start-up left behind frozen out of the garbage collector's reach (`gc.freeze`);
 9. the executor thread, or the Ray backend, started (`Runtime.start`).
 
+With `config.comfyui_root` (a user's ComfyUI checkout, docs/comfyui-checkout.md) the checkout's own
+modules are imported first (`toucan_nb.checkout.import_checkout`: ComfyUI's flags, folders and
+host duties; the runtime's folders then mirror ComfyUI's), and steps 3-5 become ComfyUI's node
+library: its extra-node loader runs (comfy_extras, custom nodes) and exactly ComfyUI's classes are
+registered (`toucan_nb.checkout.load_node_library`); only toucan_nb's `server` alias is installed.
+
 Call it from the thread that owns start-up (the kernel's shell, or serve's start-up thread).
 """
 
@@ -54,26 +60,35 @@ def start_runtime(runtime: Runtime, start: bool = True) -> Runtime:
     if runtime.started:
         return runtime
     config = runtime.config
+    checkout = None
+    if config.comfyui_root:
+        from toucan_nb import checkout as comfyui_checkout
+
+        checkout = comfyui_checkout.import_checkout(runtime)
     runtime.prepare_folders()
     set_active(runtime.folders)
     device.configure(config.device, config.cpu)
     preview_settings.configure(config.preview_method, config.preview_size)
-    if config.load_builtin_nodes:
+    if checkout is not None:
+        comfyui_checkout.load_node_library(runtime, checkout)
+    elif config.load_builtin_nodes:
         from toucan_nb.nodes import register_builtin_nodes, set_metadata_enabled
 
         register_builtin_nodes(runtime.registry)
         set_metadata_enabled(not config.disable_metadata)
         from toucan_nb.diffusion import memory
 
-        runtime.unload_hooks.append(memory.unload_all)  # POST /free unloads the engine's models
-    from toucan_nb import compat
+        device.add_model_unloader(memory.unload_all)  # POST /free and out-of-memory unload the engine's models
+    if checkout is None:
+        from toucan_nb import compat
 
-    compat.install(runtime, shadow_real=config.shadow_real_comfyui)
-    from toucan_nb.runtime.loader import load_custom_nodes
+        compat.install(runtime, shadow_real=config.shadow_real_comfyui)
+        from toucan_nb.runtime.loader import load_custom_nodes
 
-    dirs = [*runtime.folders.custom_nodes_dirs, *config.custom_node_dirs]
-    runtime.load_report = load_custom_nodes(runtime.registry, [d for d in dict.fromkeys(dirs) if os.path.isdir(d)],
-                                            disable_all=config.disable_all_custom_nodes)
+        dirs = [*runtime.folders.custom_nodes_dirs, *config.custom_node_dirs]
+        runtime.load_report = load_custom_nodes(runtime.registry,
+                                                [d for d in dict.fromkeys(dirs) if os.path.isdir(d)],
+                                                disable_all=config.disable_all_custom_nodes)
     if not start:
         return runtime
     _attach_scaleout(runtime)

@@ -104,6 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-persist", action="store_true",
                    default=os.environ.get("TOUCAN_NB_NO_PERSIST", "") not in ("", "0"),
                    help="keep queue and history in memory only, as ComfyUI does (or TOUCAN_NB_NO_PERSIST=1)")
+    p.add_argument("--comfyui-root", metavar="PATH", default=os.environ.get("TOUCAN_NB_COMFYUI_ROOT") or None,
+                   help="use this ComfyUI checkout as the node library, with its models and custom nodes "
+                        "(or TOUCAN_NB_COMFYUI_ROOT); see docs/comfyui-checkout.md")
     scale = p.add_argument_group("scale-out over Ray (pip install 'toucan-nb[ray]'; docs/scale-out.md)")
     scale.add_argument("--ray", metavar="ADDRESS", default=None,
                        help="run prompts on Ray workers: 'local' starts Ray here, else a cluster address "
@@ -112,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="worker count (default: one per GPU the cluster offers; one when it offers none)")
     scale.add_argument("--ray-num-gpus", type=int, default=None, metavar="N",
                        help="with --ray local: the GPUs to declare to Ray")
-    ignored = p.add_argument_group("accepted for ComfyUI compatibility, without effect")
+    ignored = p.add_argument_group("accepted for ComfyUI compatibility, without effect "
+                                   "(passed on to ComfyUI's modules with --comfyui-root)")
     for flag, kind in IGNORED_FLAGS:
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": argparse.SUPPRESS}
         if kind == "flag":
@@ -128,6 +132,28 @@ def build_parser() -> argparse.ArgumentParser:
 def ignored_flags_given(args: argparse.Namespace) -> list[str]:
     """The ignored ComfyUI flags present on the command line."""
     return [flag for flag, _ in IGNORED_FLAGS if hasattr(args, flag.lstrip("-").replace("-", "_"))]
+
+
+def comfyui_flags_given(args: argparse.Namespace) -> list[str]:
+    """The ignored ComfyUI flags present, and --extra-model-paths-config, as a ComfyUI command line
+    (for a hosted checkout's `comfy.cli_args`)."""
+    argv: list[str] = []
+    for flag, kind in IGNORED_FLAGS:
+        dest = flag.lstrip("-").replace("-", "_")
+        if not hasattr(args, dest):
+            continue
+        value = getattr(args, dest)
+        if kind == "flag":
+            argv += [flag] if value else []
+        elif kind == "value":
+            argv += [flag, str(value)]
+        elif kind == "optional":
+            argv += [flag] if value is None else [flag, str(value)]
+        else:
+            argv += [flag, *(str(v) for v in value or ())]
+    for group in args.extra_model_paths_config or []:
+        argv += ["--extra-model-paths-config", *group]
+    return argv
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

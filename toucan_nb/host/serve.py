@@ -80,9 +80,17 @@ def resolve_frontend(args: argparse.Namespace, base_dir: str) -> str | None:
 
 def options_from_args(args: argparse.Namespace, argv: tuple[str, ...] = ()) -> ServeOptions:
     """Map ComfyUI's flags onto RuntimeConfig and the server (raises StartupError)."""
+    from toucan_nb.host.cli import comfyui_flags_given
     from toucan_nb.runtime.runtime import RuntimeConfig
 
-    base_dir = os.path.abspath(args.base_directory or os.getcwd())
+    comfyui_root = None
+    if args.comfyui_root:
+        comfyui_root = os.path.abspath(os.path.expanduser(args.comfyui_root))
+        if not os.path.isfile(os.path.join(comfyui_root, "nodes.py")):
+            raise StartupError(f"--comfyui-root {args.comfyui_root}: not a ComfyUI checkout (no nodes.py in "
+                               f"{comfyui_root})")
+    # With a checkout, ComfyUI's base directory is the checkout itself unless --base-directory says.
+    base_dir = os.path.abspath(args.base_directory or comfyui_root or os.getcwd())
     if args.user_directory and not os.path.isdir(args.user_directory):
         raise StartupError(f"--user-directory {args.user_directory}: not a directory")
     cache_mode, cache_size, headroom = "classic", 0, 4.0
@@ -122,6 +130,8 @@ def options_from_args(args: argparse.Namespace, argv: tuple[str, ...] = ()) -> S
         # Started from a ComfyUI checkout (a main.py there that launches us, as ComfyUI's own test
         # harness does), custom nodes must still reach this server, not ComfyUI's unstarted one.
         shadow_real_comfyui=True,
+        comfyui_root=comfyui_root,
+        comfyui_args=comfyui_flags_given(args) if comfyui_root else [],
     )
     extra = [path for group in (args.extra_model_paths_config or []) for path in group]
     for path in extra:
@@ -152,6 +162,8 @@ def make_runtime(options: ServeOptions) -> Runtime:
     from toucan_nb.runtime.runtime import Runtime
 
     runtime = Runtime(options.runtime_config)
+    if options.runtime_config.comfyui_root:
+        return runtime  # ComfyUI's own extra_config reads the files (toucan_nb.checkout)
     for path in options.extra_model_paths:
         try:
             custom_nodes = apply_extra_model_paths(runtime.folders, path)
@@ -222,8 +234,13 @@ async def serve(options: ServeOptions, runtime: Runtime) -> int:
         log.info("toucan-nb is ready: %d node classes", len(runtime.registry))
         if not options.quick_test:
             await stop.wait()
-    except Exception:
-        log.exception("the runtime failed to start")
+    except Exception as exc:
+        from toucan_nb.checkout import CheckoutError
+
+        if isinstance(exc, CheckoutError):  # one clear line: which checkout, what failed
+            log.error("toucan-nb: %s", exc)
+        else:
+            log.exception("the runtime failed to start")
         status = 1
     finally:
         server.stop()
@@ -250,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     from toucan_nb.host.cli import ignored_flags_given
 
     configure_logging(args)
-    for flag in ignored_flags_given(args):
+    for flag in [] if args.comfyui_root else ignored_flags_given(args):
         log.warning("%s is a ComfyUI flag that does not apply to toucan-nb; ignored", flag)
     # The IO loop and the executor thread hand work to each other all the time; CPython's default
     # 5 ms GIL switch interval would add up to 5 ms to each handover while a prompt runs.

@@ -81,7 +81,12 @@ def get_runtime(create: bool = True, **config: Any) -> Runtime:
         from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
 
         settings = dict(config)
-        if "base_dir" not in settings:
+        if "comfyui_root" not in settings and os.environ.get("TOUCAN_NB_COMFYUI_ROOT"):
+            # A JupyterHub image sets the checkout once for every kernel (docs/comfyui-checkout.md).
+            settings["comfyui_root"] = os.environ["TOUCAN_NB_COMFYUI_ROOT"]
+        if settings.get("comfyui_root") and "base_dir" not in settings:
+            settings["base_dir"] = os.path.abspath(os.path.expanduser(settings["comfyui_root"]))
+        elif "base_dir" not in settings:
             settings["base_dir"] = default_base_dir()
             note_legacy_folder(settings["base_dir"])
         runtime = start_runtime(Runtime(RuntimeConfig(**settings)))

@@ -6,12 +6,16 @@ The only runtime module that imports torch; the import happens on first use, not
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 _lock = threading.Lock()
 _device: Any = None
 _force_cpu = False
 _configured: str | None = None
+# Whoever loads models (a hosted node library) registers how to unload them all: `/free` and an
+# out-of-memory error call them (docs/architecture.md §2: the runtime does not know who they are).
+_unloaders: list[Callable[[], None]] = []
 
 
 def configure(device: str | None = None, cpu: bool = False) -> None:
@@ -56,6 +60,31 @@ def soft_empty_cache() -> None:
 
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def add_model_unloader(unload: Callable[[], None]) -> None:
+    """Register a function that unloads every model it manages (called by `unload_models`)."""
+    with _lock:
+        if unload not in _unloaders:
+            _unloaders.append(unload)
+
+
+def remove_model_unloader(unload: Callable[[], None]) -> None:
+    with _lock:
+        if unload in _unloaders:
+            _unloaders.remove(unload)
+
+
+def unload_models() -> None:
+    """Unload the models of every registered unloader, then release cached device memory.
+
+    `/free` with `unload_models` and an out-of-memory error in a node call it (the executor thread).
+    """
+    with _lock:
+        unloaders = list(_unloaders)
+    for unload in unloaders:
+        unload()
+    soft_empty_cache()
 
 
 def device_stats() -> dict[str, Any]:

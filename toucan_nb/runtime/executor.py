@@ -512,10 +512,11 @@ class PromptExecutor:
         log.error("%s", traceback.format_exc())
         tips = OOM_TIPS if type(exc).__name__ == "OutOfMemoryError" else ""
         if tips:
-            from toucan_nb.runtime.device import soft_empty_cache
+            from toucan_nb.runtime.device import unload_models
 
+            log.error("Got an OOM, unloading all loaded models.")
             self.objects.clear()
-            soft_empty_cache()
+            unload_models()
         node_id = run.dynprompt.get_real_node_id(unique_id)
         failure = ev.NodeFailure(node_id, f"{exc}\n{tips}", exception_type, traceback.format_tb(tb), current_inputs)
         return _Failure(node_id, failure, exc)

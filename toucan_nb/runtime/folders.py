@@ -147,6 +147,15 @@ class Folders:
                 paths.append(full_folder_path)
             self._filename_cache.pop(folder_name, None)
 
+    def replace_model_folders(self, model_folders: dict[str, tuple[list[str], set[str]]]) -> None:
+        """Make `model_folders` (kind -> (paths, extensions), in listing order) this runtime's model
+        folders, the very objects: a host that mirrors another owner's table (a ComfyUI checkout's
+        `folder_paths`) sees that owner's later additions to a kind."""
+        with self._lock:
+            self.model_folders = dict(model_folders)
+            self.custom_nodes_dirs = self.model_folders.setdefault("custom_nodes", ([], set()))[0]
+            self._filename_cache.clear()
+
     def get_folder_paths(self, folder_name: str) -> list[str]:
         return list(self.model_folders[self.map_legacy(folder_name)][0])
 

@@ -19,7 +19,7 @@ import random
 import shutil
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +99,10 @@ class RuntimeConfig:
     # Provide toucan_nb's ComfyUI modules even where a real ComfyUI is importable (`toucan-nb serve`:
     # there the live server and executor are ours, and the real ones' globals would stay unset).
     shadow_real_comfyui: bool = False
+    # A user's ComfyUI checkout as the node library (docs/comfyui-checkout.md), and ComfyUI
+    # command-line flags for its modules (`["--lowvram"]`); read by the host's start-up only.
+    comfyui_root: str | None = None
+    comfyui_args: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.cache_mode not in CACHE_MODES:
@@ -137,9 +141,6 @@ class Runtime:
         self.started = False
         # Set by a host before start() to run prompts elsewhere (runtime/backend.py); None: here.
         self.backend: ExecutionBackend | None = None
-        # What POST /free {"unload_models": true} runs besides emptying the device cache: the
-        # host adds the model-memory managers it assembled (the diffusion engine's unload_all).
-        self.unload_hooks: list[Callable[[], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     # The host assembles a runtime with nodes and ComfyUI's modules around these three steps
@@ -403,12 +404,7 @@ class Runtime:
         if free_memory:
             self.executor.reset()
         if unload_models:
-            for hook in list(self.unload_hooks):
-                try:
-                    hook()
-                except Exception:  # one manager failing must not keep the others' memory
-                    log.exception("unloading models: %r failed", hook)
-            device.soft_empty_cache()
+            device.unload_models()  # every model manager the host registered, then the device cache
 
     async def _run_item(self, item: QueueItem) -> None:
         if self.store is not None:

@@ -17,7 +17,7 @@ from PIL import Image
 from tests.unit.nodes import workflow_cases as wc
 from tests.unit.nodes.test_workflow_goldens import rt  # noqa: F401  (the started runtime fixture)
 from toucan_nb.diffusion import files, memory
-from toucan_nb.runtime import events, preview_settings
+from toucan_nb.runtime import device, events, preview_settings
 
 
 def default_workflow(seed: int, steps: int) -> dict[str, Any]:
@@ -156,11 +156,11 @@ def test_a_model_file_is_read_once_for_two_loaders(rt: Any, monkeypatch: Any) ->
 
 
 def test_free_unload_models_runs_the_engines_unload(rt: Any) -> None:  # noqa: F811
-    assert memory.unload_all in rt.unload_hooks  # added by the host at start-up
+    assert memory.unload_all in device._unloaders  # registered by the host at start-up
     done = threading.Event()
-    rt.unload_hooks.append(done.set)
+    device.add_model_unloader(done.set)
     try:
         rt.free(unload_models=True)
         assert done.wait(10)  # applied by the executor thread while idle
     finally:
-        rt.unload_hooks.remove(done.set)
+        device.remove_model_unloader(done.set)
