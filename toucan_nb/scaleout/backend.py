@@ -84,6 +84,7 @@ class RayBackend:
         self._cond = threading.Condition()
         self._retries: list[_Retry] = []
         self._skipped: dict[str, int] = {}
+        self.lookahead = routing.LOOKAHEAD  # 0: first come, first served (bench/bench_scaleout.py)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -211,7 +212,7 @@ class RayBackend:
 
     def _route(self, slot: _WorkerSlot, pending: list[QueueItem]) -> QueueItem | None:
         elsewhere = {key for other in self.slots if other is not slot for key in other.models}
-        chosen = routing.choose(pending, slot.models, elsewhere, self._skipped)
+        chosen = routing.choose(pending, slot.models, elsewhere, self._skipped, self.lookahead)
         if chosen is not None:
             self._skipped.pop(chosen.prompt_id, None)
             for item in pending[:pending.index(chosen)]:

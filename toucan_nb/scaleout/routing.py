@@ -37,7 +37,7 @@ def choose(pending: Sequence[QueueItem], held: frozenset[str], held_elsewhere: I
     if not pending:
         return None
     head = pending[0]
-    if skipped.get(head.prompt_id, 0) >= lookahead:
+    if lookahead <= 0 or skipped.get(head.prompt_id, 0) >= lookahead:
         return head
     window = [(item, model_keys(item.prompt)) for item in pending[:lookahead]]
     for item, keys in window:

@@ -6,6 +6,7 @@
   line `<pid> <name>` to `<output dir>/model_loads.txt` (the tests count loads per model).
 * CrashOnce: kills its process the first time a marker file does not exist yet (it creates it
   first), so a prompt's first attempt dies and its second runs.
+* Chatter: reports `count` progress updates as fast as it can (event throughput, bench/).
 * Report: an output node showing its text in the UI.
 """
 
@@ -75,6 +76,22 @@ class CrashOnce:
         return (f"survived@{os.getpid()}",)
 
 
+class Chatter:
+    CATEGORY = "testing/scaleout"
+    RETURN_TYPES = ("STRING",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"count": ("INT", {"default": 10000, "min": 1, "max": 10_000_000})}}
+
+    def run(self, count):
+        bar = comfy.utils.ProgressBar(count)
+        for _ in range(count):
+            bar.update(1)
+        return (f"chatter@{os.getpid()}",)
+
+
 class Report:
     CATEGORY = "testing/scaleout"
     RETURN_TYPES = ()
@@ -90,4 +107,4 @@ class Report:
 
 
 NODE_CLASS_MAPPINGS = {"ScaleoutSleep": Sleep, "ScaleoutLoadFakeModel": LoadFakeModel,
-                       "ScaleoutCrashOnce": CrashOnce, "ScaleoutReport": Report}
+                       "ScaleoutCrashOnce": CrashOnce, "ScaleoutChatter": Chatter, "ScaleoutReport": Report}
