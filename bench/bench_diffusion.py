@@ -173,11 +173,14 @@ def main() -> None:
             for server in servers:
                 first[server.name] = server.run(default_workflow(0, args.size, args.steps, args.sampler,
                                                                  args.scheduler))[0]
+                print(f"first prompt {server.name}: {first[server.name]:.2f} s", flush=True)
             for rep in range(args.reps):
                 for server in servers if rep % 2 == 0 else servers[::-1]:
                     total, per_step = server.run(default_workflow(rep + 1, args.size, args.steps, args.sampler,
                                                                   args.scheduler))
                     totals[server.name].append(total)
+                    print(f"run {rep + 1} {server.name}: {total:.2f} s"
+                          + (f", {per_step * 1e3:.0f} ms/step" if per_step is not None else ""), flush=True)
                     if per_step is not None:
                         steps[server.name].append(per_step)
         finally:
