@@ -26,7 +26,7 @@ class ServeProcess:
     port, with its own directories."""
 
     def __init__(self, base: str, *flags: str, serve_word: bool = True, cpu: bool = True,
-                 ready_timeout: float = 60, module: str = "toucan_nb") -> None:
+                 ready_timeout: float = 60, module: str = "toucan_nb", env: dict[str, str] | None = None) -> None:
         self.base = base
         self.dirs = {name: os.path.join(base, name) for name in ("in", "out", "user", "temp")}
         for path in self.dirs.values():
@@ -38,7 +38,8 @@ class ServeProcess:
         self.log_path = os.path.join(base, "server.log")
         self._log = open(self.log_path, "wb")  # noqa: SIM115 (closed in stop())
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO)
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO,
+                                     env={**os.environ, **env} if env else None)
         self.port = self._wait_for_port(ready_timeout)
         self.listening_after = time.monotonic() - self.started_at
         self.wait_ready(ready_timeout)

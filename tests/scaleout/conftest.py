@@ -104,4 +104,5 @@ def rt(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     base = tmp_path_factory.mktemp("scaleout")
     runtime = make_runtime(str(base), ray_cluster, f"t-{os.getpid()}-{base.name}")
     yield runtime
+    runtime.backend.release_workers()  # detached workers would keep the cluster's GPUs
     runtime.stop()

@@ -51,5 +51,7 @@ def test_workers_outlive_their_driver_and_a_new_driver_reattaches(ray_cluster: s
     assert second.returncode == 0
     held = json.loads(out.strip().splitlines()[-1])
     assert ["reattach.safetensors"] in [w["models"] for w in held]
+    for worker in workers:  # done with them: give their GPUs back to the cluster
+        ray.kill(worker, no_restart=True)
     loads = (tmp_path / "output" / "model_loads.txt").read_text().split("\n")
     assert len([line for line in loads if line.endswith("reattach.safetensors")]) == 1

@@ -10,6 +10,7 @@ checks that a prompt's events on any worker are the local executor's).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -35,6 +36,13 @@ pytestmark = pytest.mark.timeout(300)
 def server(ray_cluster: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     base = str(tmp_path_factory.mktemp("serve_on_ray"))
     # RAY_AUTH_MODE / RAY_USAGE_STATS_ENABLED reach the server from this process (ray_cluster).
-    proc = ServeProcess(base, "--ray", ray_cluster, "--ray-workers", "1", ready_timeout=240)
+    prefix = f"serve-{os.getpid()}"
+    proc = ServeProcess(base, "--ray", ray_cluster, "--ray-workers", "1", ready_timeout=240,
+                        env={"TOUCAN_NB_RAY_WORKER_PREFIX": prefix})
     yield proc
     proc.stop()
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=ray_cluster, namespace="toucan_nb", log_to_driver=False)
+    ray.kill(ray.get_actor(f"{prefix}-0", namespace="toucan_nb"), no_restart=True)  # its GPU back

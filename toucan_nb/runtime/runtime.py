@@ -95,7 +95,7 @@ class RuntimeConfig:
     ray_workers: int = 0
     ray_num_gpus: int | None = None
     ray_lease_s: float = 10.0
-    ray_worker_prefix: str = "toucan-worker"
+    ray_worker_prefix: str | None = None  # None: $TOUCAN_NB_RAY_WORKER_PREFIX, else "toucan-worker"
     # Provide toucan_nb's ComfyUI modules even where a real ComfyUI is importable (`toucan-nb serve`:
     # there the live server and executor are ours, and the real ones' globals would stay unset).
     shadow_real_comfyui: bool = False

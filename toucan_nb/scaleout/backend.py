@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2
+START_TIMEOUT_S = 300.0  # for the workers to start (a cold worker imports torch and the node library)
 WORKER_KEY = "toucan_worker"  # in a running item's extra_data
 WORKER_ENV = {"RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -108,11 +109,7 @@ class RayBackend:
             thread.join(max(0.0, deadline - time.monotonic()))
         ray = require_ray()
         if self.started_ray:
-            for slot in self.slots:  # our own Ray: its workers go with us
-                try:
-                    ray.kill(slot.actor, no_restart=True)
-                except Exception:  # already gone
-                    pass
+            self.release_workers()  # our own Ray: its workers go with us
         # On a cluster the workers stay (named, detached): the next driver re-attaches to them.
         ray.shutdown()
 
@@ -143,6 +140,16 @@ class RayBackend:
 
     def devices(self) -> list[dict[str, Any]]:
         return [dict(slot.device) for slot in self.slots]
+
+    def release_workers(self) -> None:
+        """End this server's workers for good (they otherwise outlive it on a cluster, holding their
+        GPUs and models for the next driver)."""
+        ray = require_ray()
+        for slot in self.slots:
+            try:
+                ray.kill(slot.actor, no_restart=True)
+            except Exception:  # already gone
+                pass
 
     def wait_until_ready(self, timeout: float) -> bool:
         """Block until no worker is restarting (True), or `timeout` seconds pass (False)."""
@@ -181,7 +188,14 @@ class RayBackend:
                 max_task_retries=0, max_concurrency=8, num_gpus=per_worker_gpus, num_cpus=0,
             ).remote(name, self.worker_config, self.assemble, self.settings.lease_s)
             slots.append(_WorkerSlot(index, name, actor))
-        ray.get([slot.actor.renew_lease.remote(self.settings.lease_s) for slot in slots])
+        try:
+            ray.get([slot.actor.renew_lease.remote(self.settings.lease_s) for slot in slots], timeout=START_TIMEOUT_S)
+        except ray.exceptions.GetTimeoutError:
+            free = ray.available_resources()
+            raise RuntimeError(
+                f"{count} Ray worker(s) needing {per_worker_gpus} GPU each did not start within {START_TIMEOUT_S:.0f} s; "
+                f"the cluster has {free.get('GPU', 0):g} GPU(s) free (workers of another toucan server, or of an "
+                f"earlier one with other settings, may hold them: see docs/scale-out.md §5)") from None
         infos = ray.get([slot.actor.info.remote() for slot in slots])
         for slot, info in zip(slots, infos, strict=True):
             slot.device = info["device"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from types import ModuleType
 
 ENV_ADDRESS = "TOUCAN_NB_RAY"
+ENV_PREFIX = "TOUCAN_NB_RAY_WORKER_PREFIX"
 INSTALL_HINT = "pip install 'toucan-nb[ray]'"
 NAMESPACE = "toucan_nb"
 
@@ -47,7 +48,8 @@ def settings_from(address: str | None, workers: int | None = None, num_gpus: int
     if not address:
         return None
     return RaySettings(address=address, workers=max(0, int(workers or 0)), num_gpus=num_gpus,
-                       lease_s=float(lease_s) if lease_s else 10.0, name_prefix=name_prefix or "toucan-worker")
+                       lease_s=float(lease_s) if lease_s else 10.0,
+                       name_prefix=name_prefix or os.environ.get(ENV_PREFIX) or "toucan-worker")
 
 
 def require_ray() -> ModuleType:
