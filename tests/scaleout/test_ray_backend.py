@@ -151,7 +151,9 @@ def test_an_idle_worker_takes_the_prompt_whose_model_it_holds(rt: Any) -> None:
     before = loads(rt)
     # Warm each worker with one model, then queue a mixed list while both are busy.
     blockers = [rt.submit(sleep_prompt(1.0, "blocker")).prompt_id for _ in range(2)]
-    ids = [rt.submit(model_prompt(m)).prompt_id for m in ("route-a.safetensors", "route-b.safetensors") * 4]
+    # Each prompt differs (its sleep), so each runs; the loader of a held model is a cache hit.
+    models = ("route-a.safetensors", "route-b.safetensors") * 4
+    ids = [rt.submit(model_prompt(m, 0.2 + i / 1000)).prompt_id for i, m in enumerate(models)]
     for prompt_id in [*blockers, *ids]:
         assert rt.future(prompt_id).result(120).status_str == "success"
     new = loads(rt) - before
