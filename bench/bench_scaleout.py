@@ -53,8 +53,8 @@ def sleep_prompt(seconds: float, tag: str) -> dict[str, Any]:
             "2": {"class_type": "ScaleoutReport", "inputs": {"text": ["1", 0]}}}
 
 
-def model_prompt(model: str, tag: str) -> dict[str, Any]:
-    return {"1": {"class_type": "ScaleoutLoadFakeModel", "inputs": {"model_name": model}},
+def model_prompt(model: str, tag: str, log: str) -> dict[str, Any]:
+    return {"1": {"class_type": "ScaleoutLoadFakeModel", "inputs": {"model_name": model, "log": log}},
             "2": {"class_type": "ScaleoutSleep", "inputs": {"seconds": 0.3, "tag": tag}},
             "3": {"class_type": "ScaleoutReport", "inputs": {"text": ["2", 0]}}}
 
@@ -119,9 +119,9 @@ def model_loads(n: int) -> dict[str, int]:
         with runtime("local", 2) as rt:
             if lookahead is not None:
                 rt.backend.lookahead = lookahead
-            run_all(rt, [model_prompt(models[i % 3], f"{label}{i}") for i in range(n)])
-            path = Path(rt.folders.output_dir) / "model_loads.txt"
-            out[label] = len([line for line in path.read_text().splitlines() if line])
+            log = Path(tempfile.mkdtemp(prefix="bench_loads_")) / "model_loads.txt"
+            run_all(rt, [model_prompt(models[i % 3], f"{label}{i}", str(log)) for i in range(n)])
+            out[label] = len([line for line in log.read_text().splitlines() if line])
     return out
 
 

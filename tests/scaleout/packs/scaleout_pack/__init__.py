@@ -3,7 +3,7 @@
 * Sleep: sleeps `seconds`, reporting progress every 10 ms through ComfyUI's ProgressBar (so an
   interrupt lands within one report), and returns which worker process ran it.
 * LoadFakeModel: "loads" a model file by name: the first time a process sees a name it appends a
-  line `<pid> <name>` to `<output dir>/model_loads.txt` (the tests count loads per model).
+  line `<pid> <name>` to `log` (default `<output dir>/model_loads.txt`; the tests count loads).
 * CrashOnce: kills its process the first time a marker file does not exist yet (it creates it
   first), so a prompt's first attempt dies and its second runs.
 * Chatter: reports `count` progress updates as fast as it can (event throughput, bench/).
@@ -45,11 +45,13 @@ class LoadFakeModel:
 
     @classmethod
     def INPUT_TYPES(cls):
-        return {"required": {"model_name": ("STRING", {"default": "a.safetensors"})}}
+        return {"required": {"model_name": ("STRING", {"default": "a.safetensors"})},
+                "optional": {"log": ("STRING", {"default": ""})}}
 
-    def load(self, model_name):
+    def load(self, model_name, log=""):
         if model_name not in _models:
-            with open(os.path.join(folder_paths.get_output_directory(), "model_loads.txt"), "a") as f:
+            log = log or os.path.join(folder_paths.get_output_directory(), "model_loads.txt")
+            with open(log, "a") as f:
                 f.write(f"{os.getpid()} {model_name}\n")
             _models[model_name] = f"model {model_name}"
         return (f"{_models[model_name]}@{os.getpid()}",)
