@@ -53,9 +53,11 @@ def start_runtime(runtime: Runtime) -> Runtime:
     device.configure(config.device, config.cpu)
     if config.load_builtin_nodes:
         from toucan_nb.nodes import register_builtin_nodes, set_metadata_enabled
+        from toucan_nb.nodes.step_progress import set_preview_defaults
 
         register_builtin_nodes(runtime.registry)
         set_metadata_enabled(not config.disable_metadata)
+        set_preview_defaults(config.preview_method, config.preview_size)
     from toucan_nb import compat
 
     compat.install(runtime, shadow_real=config.shadow_real_comfyui)

@@ -1,14 +1,30 @@
-"""The built-in node library: ComfyUI's core image, mask, latent and primitive nodes, in torch.
+"""The built-in node library: ComfyUI's core image, mask, latent and primitive nodes, in torch, and
+the model, conditioning, VAE and sampling nodes over the built-in diffusion engine
+(docs/diffusion-nodes.md).
 
 `register_builtin_nodes(registry)` adds every class under ComfyUI's name, display name and
 `python_module`, in the order a real ComfyUI 0.8.0 lists them in /object_info
-(vectors/object_info.json). `set_metadata_enabled(False)` is the `--disable-metadata` switch.
+(vectors/object_info.json; the diffusion nodes where the full /object_info of ComfyUI 0.8.0
+puts them). `set_metadata_enabled(False)` is the `--disable-metadata` switch.
 Registration runs at runtime start-up on the thread that starts it.
 """
 
 from __future__ import annotations
 
-from toucan_nb.nodes import compositing, image_io, image_ops, latents, masks, postprocessing, primitives
+from toucan_nb.nodes import (
+    compositing,
+    conditioning,
+    custom_sampling,
+    image_io,
+    image_ops,
+    latents,
+    masks,
+    model_loaders,
+    postprocessing,
+    primitives,
+    sampling,
+    vae_nodes,
+)
 from toucan_nb.nodes.image_io import metadata_enabled, set_metadata_enabled
 from toucan_nb.runtime.registry import NodeRegistry
 
@@ -18,9 +34,19 @@ _POST = "comfy_extras.nodes_post_processing"
 _MASK = "comfy_extras.nodes_mask"
 _COMPOSITING = "comfy_extras.nodes_compositing"
 _PRIMITIVE = "comfy_extras.nodes_primitive"
+_CUSTOM = "comfy_extras.nodes_custom_sampler"
+_SDXL = "comfy_extras.nodes_clip_sdxl"
 
 # (class_type, class, display name or None, python_module), in ComfyUI's registration order.
 BUILTIN_NODES: tuple[tuple[str, type, str | None, str], ...] = (
+    ("KSampler", sampling.KSampler, "KSampler", "nodes"),
+    ("CheckpointLoaderSimple", model_loaders.CheckpointLoaderSimple, "Load Checkpoint", "nodes"),
+    ("CLIPTextEncode", conditioning.CLIPTextEncode, "CLIP Text Encode (Prompt)", "nodes"),
+    ("CLIPSetLastLayer", model_loaders.CLIPSetLastLayer, "CLIP Set Last Layer", "nodes"),
+    ("VAEDecode", vae_nodes.VAEDecode, "VAE Decode", "nodes"),
+    ("VAEEncode", vae_nodes.VAEEncode, "VAE Encode", "nodes"),
+    ("VAEEncodeForInpaint", vae_nodes.VAEEncodeForInpaint, "VAE Encode (for Inpainting)", "nodes"),
+    ("VAELoader", model_loaders.VAELoader, "Load VAE", "nodes"),
     ("EmptyLatentImage", latents.EmptyLatentImage, "Empty Latent Image", "nodes"),
     ("LatentUpscale", latents.LatentUpscale, "Upscale Latent", "nodes"),
     ("LatentUpscaleBy", latents.LatentUpscaleBy, "Upscale Latent By", "nodes"),
@@ -36,8 +62,28 @@ BUILTIN_NODES: tuple[tuple[str, type, str | None, str], ...] = (
     ("ImageBatch", image_ops.ImageBatch, "Batch Images", "nodes"),
     ("ImagePadForOutpaint", image_ops.ImagePadForOutpaint, "Pad Image for Outpainting", "nodes"),
     ("EmptyImage", image_ops.EmptyImage, None, "nodes"),  # no display name: ComfyUI shows the key
+    ("ConditioningAverage", conditioning.ConditioningAverage, None, "nodes"),
+    ("ConditioningCombine", conditioning.ConditioningCombine, "Conditioning (Combine)", "nodes"),
+    ("ConditioningConcat", conditioning.ConditioningConcat, "Conditioning (Concat)", "nodes"),
+    ("ConditioningSetArea", conditioning.ConditioningSetArea, "Conditioning (Set Area)", "nodes"),
+    ("ConditioningSetAreaPercentage", conditioning.ConditioningSetAreaPercentage,
+     "Conditioning (Set Area with Percentage)", "nodes"),
+    ("ConditioningSetMask", conditioning.ConditioningSetMask, "Conditioning (Set Mask)", "nodes"),
+    ("KSamplerAdvanced", sampling.KSamplerAdvanced, "KSampler (Advanced)", "nodes"),
+    ("SetLatentNoiseMask", vae_nodes.SetLatentNoiseMask, "Set Latent Noise Mask", "nodes"),
     ("LatentComposite", latents.LatentComposite, "Latent Composite", "nodes"),
     ("LatentBlend", latents.LatentBlend, "Latent Blend", "nodes"),
+    ("LoraLoader", model_loaders.LoraLoader, "Load LoRA", "nodes"),
+    ("CLIPLoader", model_loaders.CLIPLoader, "Load CLIP", "nodes"),
+    ("UNETLoader", model_loaders.UNETLoader, "Load Diffusion Model", "nodes"),
+    ("DualCLIPLoader", model_loaders.DualCLIPLoader, None, "nodes"),
+    ("VAEDecodeTiled", vae_nodes.VAEDecodeTiled, "VAE Decode (Tiled)", "nodes"),
+    ("VAEEncodeTiled", vae_nodes.VAEEncodeTiled, "VAE Encode (Tiled)", "nodes"),
+    ("InpaintModelConditioning", vae_nodes.InpaintModelConditioning, None, "nodes"),
+    ("CheckpointLoader", model_loaders.CheckpointLoader, "Load Checkpoint With Config (DEPRECATED)", "nodes"),
+    ("ConditioningZeroOut", conditioning.ConditioningZeroOut, None, "nodes"),
+    ("ConditioningSetTimestepRange", conditioning.ConditioningSetTimestepRange, None, "nodes"),
+    ("LoraLoaderModelOnly", model_loaders.LoraLoaderModelOnly, None, "nodes"),
     # V3 schema classes without a display name report null (vectors/README.md, observation 2).
     ("ImageBlend", postprocessing.ImageBlend, None, _POST),
     ("ImageBlur", postprocessing.ImageBlur, None, _POST),
@@ -57,6 +103,23 @@ BUILTIN_NODES: tuple[tuple[str, type, str | None, str], ...] = (
     ("SplitImageWithAlpha", compositing.SplitImageWithAlpha, "Split Image with Alpha", _COMPOSITING),
     ("JoinImageWithAlpha", compositing.JoinImageWithAlpha, "Join Image with Alpha", _COMPOSITING),
     ("RebatchImages", image_ops.RebatchImages, "Rebatch Images", "comfy_extras.nodes_rebatch"),
+    ("CLIPTextEncodeSDXLRefiner", conditioning.CLIPTextEncodeSDXLRefiner, None, _SDXL),
+    ("CLIPTextEncodeSDXL", conditioning.CLIPTextEncodeSDXL, None, _SDXL),
+    ("SamplerCustom", custom_sampling.SamplerCustom, None, _CUSTOM),
+    ("BasicScheduler", custom_sampling.BasicScheduler, None, _CUSTOM),
+    ("KarrasScheduler", custom_sampling.KarrasScheduler, None, _CUSTOM),
+    ("ExponentialScheduler", custom_sampling.ExponentialScheduler, None, _CUSTOM),
+    ("PolyexponentialScheduler", custom_sampling.PolyexponentialScheduler, None, _CUSTOM),
+    ("SDTurboScheduler", custom_sampling.SDTurboScheduler, None, _CUSTOM),
+    ("KSamplerSelect", custom_sampling.KSamplerSelect, None, _CUSTOM),
+    ("SplitSigmas", custom_sampling.SplitSigmas, None, _CUSTOM),
+    ("SplitSigmasDenoise", custom_sampling.SplitSigmasDenoise, None, _CUSTOM),
+    ("CFGGuider", custom_sampling.CFGGuider, None, _CUSTOM),
+    ("BasicGuider", custom_sampling.BasicGuider, None, _CUSTOM),
+    ("RandomNoise", custom_sampling.RandomNoise, None, _CUSTOM),
+    ("DisableNoise", custom_sampling.DisableNoise, None, _CUSTOM),
+    ("SamplerCustomAdvanced", custom_sampling.SamplerCustomAdvanced, None, _CUSTOM),
+    ("ModelSamplingDiscrete", model_loaders.ModelSamplingDiscrete, None, "comfy_extras.nodes_model_advanced"),
     ("ImageCrop", image_ops.ImageCrop, "Image Crop", "comfy_extras.nodes_images"),
     ("PrimitiveString", primitives.PrimitiveString, "String", _PRIMITIVE),
     ("PrimitiveStringMultiline", primitives.PrimitiveStringMultiline, "String (Multiline)", _PRIMITIVE),

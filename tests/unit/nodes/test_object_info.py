@@ -27,8 +27,10 @@ def registry(active_folders) -> NodeRegistry:
 
 
 def test_registration_order_matches_comfyui(registry):
-    assert list(registry) == list(OBJECT_INFO["object_info"])
-    assert len(BUILTIN_NODES) == 43
+    # The diffusion classes sit between these (tests/unit/nodes/test_object_info_diffusion.py).
+    recorded = set(OBJECT_INFO["object_info"])
+    assert [name for name in registry if name in recorded] == list(OBJECT_INFO["object_info"])
+    assert len(BUILTIN_NODES) == 87
 
 
 @pytest.mark.parametrize("class_type", list(OBJECT_INFO["object_info"]))
