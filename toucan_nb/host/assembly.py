@@ -58,6 +58,9 @@ def start_runtime(runtime: Runtime) -> Runtime:
         register_builtin_nodes(runtime.registry)
         set_metadata_enabled(not config.disable_metadata)
         set_preview_defaults(config.preview_method, config.preview_size)
+        from toucan_nb.diffusion import memory
+
+        runtime.unload_hooks.append(memory.unload_all)
     from toucan_nb import compat
 
     compat.install(runtime, shadow_real=config.shadow_real_comfyui)

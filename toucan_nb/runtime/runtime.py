@@ -19,7 +19,7 @@ import random
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +121,9 @@ class Runtime:
         self._futures: dict[str, concurrent.futures.Future[HistoryEntry]] = {}
         self._futures_lock = threading.Lock()
         self._free_flags = {"unload_models": False, "free_memory": False}
+        # Called on the executor thread when /free asks to unload models (the host adds the
+        # diffusion engine's unload; docs/diffusion-nodes.md §3).
+        self.unload_hooks: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._folders_prepared = False
@@ -358,6 +361,11 @@ class Runtime:
         if self._free_flags["free_memory"]:
             self.executor.reset()
         if self._free_flags["unload_models"]:
+            for hook in self.unload_hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("an unload hook failed")
             device.soft_empty_cache()
         self._free_flags["free_memory"] = self._free_flags["unload_models"] = False
 
