@@ -221,3 +221,55 @@ def test_free_unload_models_runs_the_engine_unload(rt):
         assert done.wait(10)  # applied by the runtime's thread while idle
     finally:
         rt.unload_hooks.remove(done.set)
+
+
+# -- the frontend's templates (comfyui-workflow-templates) ------------------------------------------
+
+_FRONTEND_ONLY = {"Note", "MarkdownNote", "PrimitiveNode", "Reroute"}
+
+
+def _template(template_id: str) -> dict[str, Any]:
+    loader = pytest.importorskip("comfyui_workflow_templates_core.loader")
+    with open(loader.get_asset_path(template_id, f"{template_id}.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _small(prompt: dict[str, Any], steps: int) -> dict[str, Any]:
+    """The template's graph on the test checkpoint, a 64x64 latent and a few steps."""
+    for node in prompt.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "CheckpointLoaderSimple":
+            inputs["ckpt_name"] = graphs.CHECKPOINT
+        elif node["class_type"] == "EmptyLatentImage":
+            inputs.update(width=64, height=64, batch_size=1)
+        if isinstance(inputs.get("steps"), int):
+            # KSamplerAdvanced's step window keeps its share of the schedule (base 20/25, refiner 20-).
+            original, inputs["steps"] = inputs["steps"], steps
+            for key in ("end_at_step", "start_at_step"):
+                if isinstance(inputs.get(key), int) and inputs[key] <= original:
+                    inputs[key] = round(inputs[key] * steps / original)
+    return prompt
+
+
+@pytest.mark.parametrize("template_id", ["default", "sdxl_simple_example", "sdxl_refiner_prompt_example",
+                                         "sdxlturbo_example"])
+def test_templates_use_only_existing_node_classes(rt, template_id):
+    used = {node["type"] for node in _template(template_id)["nodes"]} - _FRONTEND_ONLY
+    assert used and used <= set(rt.registry), used - set(rt.registry)
+
+
+@pytest.mark.parametrize("template_id", ["default", "sdxl_simple_example"])
+def test_template_runs_on_the_test_checkpoint(rt, template_id):
+    from toucan_nb.notebook.ui_workflow import ui_to_api
+
+    prompt = _small(ui_to_api(_template(template_id), rt.registry), steps=5)
+    samplers = [k for k, v in prompt.items() if v["class_type"].startswith("KSampler")]
+    rec = _Recorder(rt)
+    try:
+        entry = _run(rt, prompt)
+    finally:
+        rec.close()
+    assert samplers and {p[0] for p in rec.progress} >= set(samplers)
+    (saved,) = [o["images"][0] for o in entry.outputs.values() if "images" in o]
+    image = np.asarray(Image.open(os.path.join(rt.folders.output_dir, saved["subfolder"], saved["filename"])))
+    assert image.shape == (64, 64, 3) and image.std() > 5
