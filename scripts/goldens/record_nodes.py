@@ -67,6 +67,7 @@ def setup_comfyui(root: str, base: Path) -> None:
     ck = checkpoints()
     os.symlink(ck.sd15_checkpoint(), base / "models" / "checkpoints" / g.CHECKPOINT)
     os.symlink(ck.sd15_lora(), base / "models" / "loras" / g.LORA)
+    ck.write_embedding_safetensors(base / "models" / "embeddings")
     import nodes
 
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))

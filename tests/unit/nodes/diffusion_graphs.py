@@ -15,6 +15,8 @@ from typing import Any
 # The name the test checkpoint (tests/support/checkpoints.py, sd15_checkpoint) gets in models/checkpoints.
 CHECKPOINT = "toucan-test-sd15.safetensors"
 LORA = "toucan-test-sd15-lora.safetensors"
+# tests/support/checkpoints.py write_embedding_safetensors puts `toucan-emb.safetensors` in models/embeddings.
+EMBEDDING = "toucan-emb"
 
 POSITIVE = "a photo of a (cat:1.2) on a sofa, embedding:none_such"
 NEGATIVE = "blurry, low quality"
@@ -58,6 +60,21 @@ def custom_advanced(seed: int = 7, steps: int = 3, cfg: float = 5.0, sampler: st
     return graph
 
 
+def lora_clip_skip_embedding() -> dict[str, Any]:
+    """LoraLoader, CLIPSetLastLayer -2 and a weighted textual inversion, sampled with dpmpp_2m/karras."""
+    graph = default_workflow(seed=11, steps=3, cfg=6.0, sampler="dpmpp_2m", scheduler="karras",
+                             positive=f"a (embedding:{EMBEDDING}:1.1) painting of a lighthouse, (storm:0.8)")
+    graph.update({
+        "10": {"class_type": "LoraLoader", "inputs": {"model": ["4", 0], "clip": ["4", 1], "lora_name": LORA,
+                                                      "strength_model": 0.8, "strength_clip": 0.6}},
+        "11": {"class_type": "CLIPSetLastLayer", "inputs": {"clip": ["10", 1], "stop_at_clip_layer": -2}},
+    })
+    graph["6"]["inputs"]["clip"] = ["11", 0]
+    graph["7"]["inputs"]["clip"] = ["11", 0]
+    graph["3"]["inputs"]["model"] = ["10", 0]
+    return graph
+
+
 GRAPHS: dict[str, dict[str, Any]] = {
     "default_workflow": {
         "prompt": default_workflow(),
@@ -68,5 +85,10 @@ GRAPHS: dict[str, dict[str, Any]] = {
         "prompt": custom_advanced(),
         "record": {"13": [[0, "sigmas"]], "14": [[0, "latent"], [1, "latent"]], "8": [[0, "image"]]},
         "noise": ["5", 7],
+    },
+    "lora_clip_skip_embedding": {
+        "prompt": lora_clip_skip_embedding(),
+        "record": {"6": [[0, "conditioning"]], "3": [[0, "latent"]], "8": [[0, "image"]]},
+        "noise": ["5", 11],
     },
 }

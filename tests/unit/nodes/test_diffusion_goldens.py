@@ -29,6 +29,7 @@ from tests.unit.diffusion.models.goldens import assert_close, assert_image_close
 from toucan_nb.diffusion import files, memory
 from toucan_nb.diffusion.sampling.noise import prepare_noise
 from toucan_nb.host.assembly import start_runtime
+from toucan_nb.nodes import step_progress
 from toucan_nb.runtime import device, events, folders
 from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
 
@@ -59,6 +60,8 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
                                ("loras", graphs.LORA, ck.sd15_lora())):
         os.makedirs(base / "models" / folder, exist_ok=True)
         _place(Path(path), base / "models" / folder / name)
+    os.makedirs(base / "models" / "embeddings")
+    ck.write_embedding_safetensors(base / "models" / "embeddings")
     previous_folders = folders._active
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see tests/unit/diffusion/models/conftest.py: faster on a loaded machine
@@ -169,6 +172,39 @@ def test_no_previews_unless_asked(rt):
     finally:
         rec.close()
     assert len([p for p in rec.progress if p[0] == "3"]) == 2 and rec.previews == []
+
+
+def test_taesd_previews_when_its_decoder_is_in_vae_approx(rt):
+    from safetensors.torch import save_file
+
+    from toucan_nb.diffusion.previews import taesd_decoder
+
+    torch.manual_seed(0)
+    folder = Path(rt.folders.get_folder_paths("vae_approx")[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "taesd_decoder.safetensors"
+    save_file({k: v.contiguous() for k, v in taesd_decoder().state_dict().items()}, str(path))
+    rec = _Recorder(rt)
+    try:
+        _run(rt, graphs.default_workflow(seed=6, steps=2), extra_data={"preview_method": "taesd"})
+    finally:
+        rec.close()
+        path.unlink()
+    assert len(rec.previews) == 2
+    assert all(p.image is not None and p.image._image.size == (64, 64) for p in rec.previews)  # x8: TAESD
+
+
+def test_server_preview_method_applies_unless_the_prompt_says_otherwise(rt, monkeypatch):
+    monkeypatch.setattr(step_progress, "_server_method", "latent2rgb")
+    rec = _Recorder(rt)
+    try:
+        _run(rt, graphs.default_workflow(seed=8, steps=2))
+        server_default = len(rec.previews)
+        _run(rt, graphs.default_workflow(seed=9, steps=2), extra_data={"preview_method": "none"})
+    finally:
+        rec.close()
+    assert server_default == 2 and len(rec.previews) == 2
+    assert rec.previews[0].image is not None and rec.previews[0].image._image.size == (8, 8)
 
 
 def test_interrupt_lands_within_one_step(rt):
