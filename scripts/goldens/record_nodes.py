@@ -110,10 +110,13 @@ def pick(value, kind: str):
 
 def record(name: str, spec: dict, executor) -> dict:
     import comfy.sample
+    import execution
 
+    # ComfyUI's own validation first: a graph the server would refuse is not recorded.
+    valid, error, outputs_to_run, node_errors = asyncio.run(execution.validate_prompt(name, spec["prompt"], None))
+    assert valid, (error, node_errors)
     executor.reset()  # a fresh cache: every node of every graph runs
-    executor.execute(spec["prompt"], f"record-{name}", {}, [k for k, v in spec["prompt"].items()
-                                                            if v["class_type"] == "SaveImage"])
+    executor.execute(spec["prompt"], f"record-{name}", {}, outputs_to_run)
     assert executor.success, executor.status_messages[-1]
     outputs = {}
     for node_id, wanted in spec["record"].items():

@@ -75,6 +75,37 @@ def lora_clip_skip_embedding() -> dict[str, Any]:
     return graph
 
 
+LONG = ", ".join(f"detail {i} of a (very:1.3) intricate [scene]" for i in range(12))  # over 75 tokens
+
+
+def conditioning_ops() -> dict[str, Any]:
+    """ConditioningAverage/Concat/SetAreaPercentage/SetMask/Combine/SetTimestepRange/ZeroOut into KSampler."""
+    graph = default_workflow(seed=21, steps=2, cfg=4.0, sampler="euler", scheduler="simple", height=96)
+
+    def node(class_type: str, **inputs: Any) -> dict[str, Any]:
+        return {"class_type": class_type, "inputs": inputs}
+
+    graph.update({
+        "20": node("CLIPTextEncode", text=LONG, clip=["4", 1]),
+        "21": node("ConditioningAverage", conditioning_to=["6", 0], conditioning_from=["20", 0],
+                   conditioning_to_strength=0.3),
+        "22": node("ConditioningConcat", conditioning_to=["21", 0], conditioning_from=["7", 0]),
+        "23": node("ConditioningSetAreaPercentage", conditioning=["22", 0], width=0.5, height=1.0, x=0.5, y=0.0,
+                   strength=1.2),
+        "24": node("SolidMask", value=0.7, width=32, height=48),
+        "25": node("ConditioningSetMask", conditioning=["20", 0], mask=["24", 0], strength=0.8,
+                   set_cond_area="mask bounds"),
+        "26": node("ConditioningCombine", conditioning_1=["23", 0], conditioning_2=["25", 0]),
+        "27": node("ConditioningSetArea", conditioning=["6", 0], width=64, height=64, x=0, y=32, strength=1.0),
+        "28": node("ConditioningCombine", conditioning_1=["26", 0], conditioning_2=["27", 0]),
+        "29": node("ConditioningSetTimestepRange", conditioning=["28", 0], start=0.0, end=0.8),
+        "30": node("ConditioningZeroOut", conditioning=["7", 0]),
+    })
+    graph["3"]["inputs"]["positive"] = ["29", 0]
+    graph["3"]["inputs"]["negative"] = ["30", 0]
+    return graph
+
+
 GRAPHS: dict[str, dict[str, Any]] = {
     "default_workflow": {
         "prompt": default_workflow(),
@@ -90,5 +121,11 @@ GRAPHS: dict[str, dict[str, Any]] = {
         "prompt": lora_clip_skip_embedding(),
         "record": {"6": [[0, "conditioning"]], "3": [[0, "latent"]], "8": [[0, "image"]]},
         "noise": ["5", 11],
+    },
+    "conditioning_ops": {
+        "prompt": conditioning_ops(),
+        "record": {"20": [[0, "conditioning"]], "21": [[0, "conditioning"]], "22": [[0, "conditioning"]],
+                   "3": [[0, "latent"]], "8": [[0, "image"]]},
+        "noise": ["5", 21],
     },
 }
