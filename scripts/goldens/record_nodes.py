@@ -60,7 +60,7 @@ def setup_comfyui(root: str, base: Path) -> None:
     folder_paths.set_output_directory(str(base / "output"))
     folder_paths.set_temp_directory(str(base / "temp"))
     folder_paths.set_input_directory(str(base / "input"))
-    for folder in ("checkpoints", "loras", "embeddings"):
+    for folder in ("checkpoints", "loras", "embeddings", "diffusion_models", "text_encoders", "vae"):
         (base / "models" / folder).mkdir(parents=True, exist_ok=True)
         folder_paths.add_model_folder_path(folder, str(base / "models" / folder), is_default=True)
     g = graphs()
@@ -68,6 +68,9 @@ def setup_comfyui(root: str, base: Path) -> None:
     os.symlink(ck.sd15_checkpoint(), base / "models" / "checkpoints" / g.CHECKPOINT)
     os.symlink(ck.sd15_lora(), base / "models" / "loras" / g.LORA)
     ck.write_embedding_safetensors(base / "models" / "embeddings")
+    split = _by_path("toucan_test_model_files", REPO / "tests" / "support" / "model_files.py").split_file
+    for folder, name, prefix in g.SPLIT_FILES:
+        split(ck.sd15_checkpoint(), prefix, base / "models" / folder, name)
     import nodes
 
     asyncio.run(nodes.init_extra_nodes(init_custom_nodes=False, init_api_nodes=False))

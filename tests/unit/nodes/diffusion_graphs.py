@@ -15,6 +15,10 @@ from typing import Any
 # The name the test checkpoint (tests/support/checkpoints.py, sd15_checkpoint) gets in models/checkpoints.
 CHECKPOINT = "toucan-test-sd15.safetensors"
 LORA = "toucan-test-sd15-lora.safetensors"
+# The checkpoint's parts as split files (tests/support/model_files.py split_file): folder, name, key prefix.
+SPLIT_FILES = (("diffusion_models", "toucan-test-sd15-unet.safetensors", "model.diffusion_model."),
+               ("text_encoders", "toucan-test-sd15-clip-l.safetensors", "cond_stage_model.transformer."),
+               ("vae", "toucan-test-sd15-vae.safetensors", "first_stage_model."))
 # tests/support/checkpoints.py write_embedding_safetensors puts `toucan-emb.safetensors` in models/embeddings.
 EMBEDDING = "toucan-emb"
 
@@ -106,6 +110,44 @@ def conditioning_ops() -> dict[str, Any]:
     return graph
 
 
+def split_files_tiled_inpaint() -> dict[str, Any]:
+    """Split-file loaders, LoraLoaderModelOnly, ModelSamplingDiscrete, tiled VAE both ways, a noise
+    mask and KSamplerAdvanced with leftover noise, then a full denoise of what is left."""
+    unet, clip, vae = (name for _, name, _ in SPLIT_FILES)
+
+    def node(class_type: str, **inputs: Any) -> dict[str, Any]:
+        return {"class_type": class_type, "inputs": inputs}
+
+    graph = default_workflow(seed=31, steps=3, cfg=5.0, sampler="euler", scheduler="normal")
+    graph.update({
+        "40": node("UNETLoader", unet_name=unet, weight_dtype="default"),
+        "41": node("CLIPLoader", clip_name=clip, type="stable_diffusion", device="default"),
+        "42": node("VAELoader", vae_name=vae),
+        "43": node("LoraLoaderModelOnly", model=["40", 0], lora_name=LORA, strength_model=0.7),
+        "44": node("ModelSamplingDiscrete", model=["43", 0], sampling="v_prediction", zsnr=False),
+        "45": node("VAEDecodeTiled", samples=["3", 0], vae=["42", 0], tile_size=64, overlap=32, temporal_size=64,
+                   temporal_overlap=8),
+        # Overlap 0: ComfyUI divides by (tile_size / 2 - overlap) when it counts the tiles.
+        "46": node("VAEEncodeTiled", pixels=["45", 0], vae=["42", 0], tile_size=64, overlap=0, temporal_size=64,
+                   temporal_overlap=8),
+        "47": node("SolidMask", value=0.0, width=64, height=64),
+        "48": node("SolidMask", value=1.0, width=32, height=64),
+        "49": node("MaskComposite", destination=["47", 0], source=["48", 0], x=32, y=0, operation="add"),
+        "50": node("SetLatentNoiseMask", samples=["46", 0], mask=["49", 0]),
+        "51": node("KSamplerAdvanced", model=["44", 0], add_noise="enable", noise_seed=32, steps=4, cfg=5.0,
+                   sampler_name="heun", scheduler="karras", positive=["6", 0], negative=["7", 0],
+                   latent_image=["50", 0], start_at_step=1, end_at_step=3, return_with_leftover_noise="enable"),
+        "52": node("VAEDecode", samples=["51", 0], vae=["42", 0]),
+    })
+    graph["3"]["inputs"]["model"] = ["40", 0]
+    for encoder in ("6", "7"):
+        graph[encoder]["inputs"]["clip"] = ["41", 0]
+    graph["8"]["inputs"]["vae"] = ["42", 0]
+    graph["9"]["inputs"]["images"] = ["52", 0]
+    del graph["4"]
+    return graph
+
+
 GRAPHS: dict[str, dict[str, Any]] = {
     "default_workflow": {
         "prompt": default_workflow(),
@@ -127,5 +169,11 @@ GRAPHS: dict[str, dict[str, Any]] = {
         "record": {"20": [[0, "conditioning"]], "21": [[0, "conditioning"]], "22": [[0, "conditioning"]],
                    "3": [[0, "latent"]], "8": [[0, "image"]]},
         "noise": ["5", 21],
+    },
+    "split_files_tiled_inpaint": {
+        "prompt": split_files_tiled_inpaint(),
+        "record": {"3": [[0, "latent"]], "45": [[0, "image"]], "46": [[0, "latent"]], "51": [[0, "latent"]],
+                   "52": [[0, "image"]]},
+        "noise": ["5", 31],
     },
 }

@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 
 from tests.support import checkpoints as ck
+from tests.support.model_files import split_file
 from tests.unit.diffusion.models.goldens import assert_close, assert_image_close, summarize
 from toucan_nb.diffusion import files, memory
 from toucan_nb.diffusion.sampling.noise import prepare_noise
@@ -62,6 +63,9 @@ def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         _place(Path(path), base / "models" / folder / name)
     os.makedirs(base / "models" / "embeddings")
     ck.write_embedding_safetensors(base / "models" / "embeddings")
+    for folder, name, prefix in graphs.SPLIT_FILES:
+        os.makedirs(base / "models" / folder, exist_ok=True)
+        split_file(checkpoint, prefix, base / "models" / folder, name)
     previous_folders = folders._active
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # see tests/unit/diffusion/models/conftest.py: faster on a loaded machine
@@ -120,7 +124,8 @@ def test_graph_matches_comfyui(rt, name):
     # SaveImage wrote what the image output holds, in 8 bits.
     saved = entry.outputs["9"]["images"][0]
     png = np.asarray(Image.open(os.path.join(rt.folders.output_dir, saved["subfolder"], saved["filename"])))
-    image = _value(rt, "8", 0)[0].numpy()
+    source, index = spec["prompt"]["9"]["inputs"]["images"]
+    image = _value(rt, source, index)[0].numpy()
     assert np.array_equal(png, np.clip(image * 255.0, 0, 255).astype(np.uint8))
 
 
