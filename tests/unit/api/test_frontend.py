@@ -77,6 +77,14 @@ def test_installed_templates_list_the_default_workflow(make_server, site):
     assert {"default", "sdxl_simple_example"} <= names
 
 
+def test_installed_embedded_docs_cover_the_diffusion_nodes(make_server, site):
+    pytest.importorskip("comfyui_embedded_docs")
+    srv = make_server(frontend_root=site)
+    for node in ("KSampler", "CheckpointLoaderSimple"):  # the package documents these two of ours
+        resp = srv.get(f"/docs/{node}/en.md")
+        assert resp.status == 200 and resp.body.strip()
+
+
 def test_guard_applies_to_the_frontend(make_server, site):
     srv = make_server(frontend_root=site, secret="0123456789abcdef-x")
     assert srv.get("/").status == 403
