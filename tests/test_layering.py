@@ -30,10 +30,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     # ComfyUI's modules are views onto the runtime; `comfy.utils`' image resampling is the node
     # library's own (compat/tensor_utils.py -> nodes/resample.py).
     "compat": frozenset({"runtime", "nodes"}),
+    # Scale-out runs the runtime's queue on Ray workers; a worker's runtime is assembled by the
+    # host's function, handed in (so scale-out sits below the hosts).
+    "scaleout": frozenset({"runtime"}),
     # The route set is written against runtime.interface.RuntimeInterface.
     "api": frozenset({"runtime"}),
     # The hosts assemble runtime, nodes and compat (host/assembly.py) and serve the route set.
-    "host": frozenset({"api", "runtime", "compat", "nodes", "diffusion"}),
+    "host": frozenset({"api", "runtime", "compat", "nodes", "diffusion", "scaleout"}),
     # The notebook API sits on the runtime; the kernel's start-up and loopback endpoint are host's.
     "notebook": frozenset({"runtime", "compat", "nodes", "host"}),
     # The Jupyter extension talks to kernels over HTTP/WS only: no package as a whole, just the

@@ -139,8 +139,6 @@ def harmless_error(status: int, url: str, base: str) -> str | None:
         return "no workflows/subgraphs directory yet (docs/protocol.md §10)"
     if status == 404 and path.startswith("templates/") and not templates_installed():
         return "comfyui-workflow-templates not installed (docs/frontend.md §3.2: tolerated)"
-    if status == 404 and path == "templates/index_logo.json":
-        return "not in the pinned template packages; ComfyUI answers 404 too (docs/frontend.md §7.4)"
     return None
 
 

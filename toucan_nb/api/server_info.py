@@ -25,8 +25,9 @@ def package_version(name: str) -> str | None:
         return None
 
 
-def system_stats(argv: list[str] | tuple[str, ...]) -> dict[str, Any]:
-    """GET /system_stats: one `devices` entry, the torch device (docs/protocol.md §4)."""
+def system_stats(argv: list[str] | tuple[str, ...], devices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """GET /system_stats (docs/protocol.md §4): `devices` is the runtime's list (one entry, the torch
+    device, unless prompts run on scale-out workers); None: this process's device."""
     import psutil
     import torch
 
@@ -48,7 +49,7 @@ def system_stats(argv: list[str] | tuple[str, ...]) -> dict[str, Any]:
         "argv": list(argv),
         "toucan_nb_version": toucan_nb.__version__,
     }
-    return {"system": system, "devices": [device_stats()]}
+    return {"system": system, "devices": devices if devices is not None else [device_stats()]}
 
 
 def extension_scripts(frontend_root: str | None, web_dirs: dict[str, str]) -> list[str]:

@@ -104,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-persist", action="store_true",
                    default=os.environ.get("TOUCAN_NB_NO_PERSIST", "") not in ("", "0"),
                    help="keep queue and history in memory only, as ComfyUI does (or TOUCAN_NB_NO_PERSIST=1)")
+    scale = p.add_argument_group("scale-out over Ray (pip install 'toucan-nb[ray]'; docs/scale-out.md)")
+    scale.add_argument("--ray", metavar="ADDRESS", default=None,
+                       help="run prompts on Ray workers: 'local' starts Ray here, else a cluster address "
+                            "(default: $TOUCAN_NB_RAY)")
+    scale.add_argument("--ray-workers", type=int, default=0, metavar="N",
+                       help="worker count (default: one per GPU the cluster offers; one when it offers none)")
+    scale.add_argument("--ray-num-gpus", type=int, default=None, metavar="N",
+                       help="with --ray local: the GPUs to declare to Ray")
     ignored = p.add_argument_group("accepted for ComfyUI compatibility, without effect")
     for flag, kind in IGNORED_FLAGS:
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": argparse.SUPPRESS}

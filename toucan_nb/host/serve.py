@@ -116,6 +116,9 @@ def options_from_args(args: argparse.Namespace, argv: tuple[str, ...] = ()) -> S
         multi_user=args.multi_user,
         disable_metadata=args.disable_metadata,
         persist=not args.no_persist,
+        ray=args.ray,
+        ray_workers=args.ray_workers,
+        ray_num_gpus=args.ray_num_gpus,
         # Started from a ComfyUI checkout (a main.py there that launches us, as ComfyUI's own test
         # harness does), custom nodes must still reach this server, not ComfyUI's unstarted one.
         shadow_real_comfyui=True,

@@ -1,11 +1,9 @@
 """The built-in node library: ComfyUI's core image, mask, latent and primitive nodes, in torch, and
-the model, conditioning, VAE and sampling nodes over the built-in diffusion engine
-(docs/diffusion-nodes.md).
+the model, conditioning, VAE and sampling nodes of the built-in diffusion engine (docs/diffusion.md).
 
 `register_builtin_nodes(registry)` adds every class under ComfyUI's name, display name and
 `python_module`, in the order a real ComfyUI 0.8.0 lists them in /object_info
-(vectors/object_info.json; the diffusion nodes where the full /object_info of ComfyUI 0.8.0
-puts them). `set_metadata_enabled(False)` is the `--disable-metadata` switch.
+(tests/vectors/object_info.json). `set_metadata_enabled(False)` is the `--disable-metadata` switch.
 Registration runs at runtime start-up on the thread that starts it.
 """
 
@@ -34,8 +32,7 @@ _POST = "comfy_extras.nodes_post_processing"
 _MASK = "comfy_extras.nodes_mask"
 _COMPOSITING = "comfy_extras.nodes_compositing"
 _PRIMITIVE = "comfy_extras.nodes_primitive"
-_CUSTOM = "comfy_extras.nodes_custom_sampler"
-_SDXL = "comfy_extras.nodes_clip_sdxl"
+_CUSTOM_SAMPLER = "comfy_extras.nodes_custom_sampler"
 
 # (class_type, class, display name or None, python_module), in ComfyUI's registration order.
 BUILTIN_NODES: tuple[tuple[str, type, str | None, str], ...] = (
@@ -61,13 +58,12 @@ BUILTIN_NODES: tuple[tuple[str, type, str | None, str], ...] = (
     ("ImageInvert", image_ops.ImageInvert, "Invert Image", "nodes"),
     ("ImageBatch", image_ops.ImageBatch, "Batch Images", "nodes"),
     ("ImagePadForOutpaint", image_ops.ImagePadForOutpaint, "Pad Image for Outpainting", "nodes"),
-    ("EmptyImage", image_ops.EmptyImage, None, "nodes"),  # no display name: ComfyUI shows the key
-    ("ConditioningAverage", conditioning.ConditioningAverage, None, "nodes"),
+    ("EmptyImage", image_ops.EmptyImage, None, "nodes"),
+    ("ConditioningAverage", conditioning.ConditioningAverage, "ConditioningAverage", "nodes"),
     ("ConditioningCombine", conditioning.ConditioningCombine, "Conditioning (Combine)", "nodes"),
     ("ConditioningConcat", conditioning.ConditioningConcat, "Conditioning (Concat)", "nodes"),
     ("ConditioningSetArea", conditioning.ConditioningSetArea, "Conditioning (Set Area)", "nodes"),
-    ("ConditioningSetAreaPercentage", conditioning.ConditioningSetAreaPercentage,
-     "Conditioning (Set Area with Percentage)", "nodes"),
+    ("ConditioningSetAreaPercentage", conditioning.ConditioningSetAreaPercentage, "Conditioning (Set Area with Percentage)", "nodes"),
     ("ConditioningSetMask", conditioning.ConditioningSetMask, "Conditioning (Set Mask)", "nodes"),
     ("KSamplerAdvanced", sampling.KSamplerAdvanced, "KSampler (Advanced)", "nodes"),
     ("SetLatentNoiseMask", vae_nodes.SetLatentNoiseMask, "Set Latent Noise Mask", "nodes"),
@@ -76,15 +72,14 @@ BUILTIN_NODES: tuple[tuple[str, type, str | None, str], ...] = (
     ("LoraLoader", model_loaders.LoraLoader, "Load LoRA", "nodes"),
     ("CLIPLoader", model_loaders.CLIPLoader, "Load CLIP", "nodes"),
     ("UNETLoader", model_loaders.UNETLoader, "Load Diffusion Model", "nodes"),
-    ("DualCLIPLoader", model_loaders.DualCLIPLoader, None, "nodes"),
+    ("DualCLIPLoader", model_loaders.DualCLIPLoader, "DualCLIPLoader", "nodes"),
     ("VAEDecodeTiled", vae_nodes.VAEDecodeTiled, "VAE Decode (Tiled)", "nodes"),
     ("VAEEncodeTiled", vae_nodes.VAEEncodeTiled, "VAE Encode (Tiled)", "nodes"),
-    ("InpaintModelConditioning", vae_nodes.InpaintModelConditioning, None, "nodes"),
+    ("InpaintModelConditioning", vae_nodes.InpaintModelConditioning, "InpaintModelConditioning", "nodes"),
     ("CheckpointLoader", model_loaders.CheckpointLoader, "Load Checkpoint With Config (DEPRECATED)", "nodes"),
-    ("ConditioningZeroOut", conditioning.ConditioningZeroOut, None, "nodes"),
-    ("ConditioningSetTimestepRange", conditioning.ConditioningSetTimestepRange, None, "nodes"),
-    ("LoraLoaderModelOnly", model_loaders.LoraLoaderModelOnly, None, "nodes"),
-    # V3 schema classes without a display name report null (vectors/README.md, observation 2).
+    ("ConditioningZeroOut", conditioning.ConditioningZeroOut, "ConditioningZeroOut", "nodes"),
+    ("ConditioningSetTimestepRange", conditioning.ConditioningSetTimestepRange, "ConditioningSetTimestepRange", "nodes"),
+    ("LoraLoaderModelOnly", model_loaders.LoraLoaderModelOnly, "LoraLoaderModelOnly", "nodes"),
     ("ImageBlend", postprocessing.ImageBlend, None, _POST),
     ("ImageBlur", postprocessing.ImageBlur, None, _POST),
     ("ImageQuantize", postprocessing.ImageQuantize, None, _POST),
@@ -103,23 +98,23 @@ BUILTIN_NODES: tuple[tuple[str, type, str | None, str], ...] = (
     ("SplitImageWithAlpha", compositing.SplitImageWithAlpha, "Split Image with Alpha", _COMPOSITING),
     ("JoinImageWithAlpha", compositing.JoinImageWithAlpha, "Join Image with Alpha", _COMPOSITING),
     ("RebatchImages", image_ops.RebatchImages, "Rebatch Images", "comfy_extras.nodes_rebatch"),
-    ("CLIPTextEncodeSDXLRefiner", conditioning.CLIPTextEncodeSDXLRefiner, None, _SDXL),
-    ("CLIPTextEncodeSDXL", conditioning.CLIPTextEncodeSDXL, None, _SDXL),
-    ("SamplerCustom", custom_sampling.SamplerCustom, None, _CUSTOM),
-    ("BasicScheduler", custom_sampling.BasicScheduler, None, _CUSTOM),
-    ("KarrasScheduler", custom_sampling.KarrasScheduler, None, _CUSTOM),
-    ("ExponentialScheduler", custom_sampling.ExponentialScheduler, None, _CUSTOM),
-    ("PolyexponentialScheduler", custom_sampling.PolyexponentialScheduler, None, _CUSTOM),
-    ("SDTurboScheduler", custom_sampling.SDTurboScheduler, None, _CUSTOM),
-    ("KSamplerSelect", custom_sampling.KSamplerSelect, None, _CUSTOM),
-    ("SplitSigmas", custom_sampling.SplitSigmas, None, _CUSTOM),
-    ("SplitSigmasDenoise", custom_sampling.SplitSigmasDenoise, None, _CUSTOM),
-    ("CFGGuider", custom_sampling.CFGGuider, None, _CUSTOM),
-    ("BasicGuider", custom_sampling.BasicGuider, None, _CUSTOM),
-    ("RandomNoise", custom_sampling.RandomNoise, None, _CUSTOM),
-    ("DisableNoise", custom_sampling.DisableNoise, None, _CUSTOM),
-    ("SamplerCustomAdvanced", custom_sampling.SamplerCustomAdvanced, None, _CUSTOM),
-    ("ModelSamplingDiscrete", model_loaders.ModelSamplingDiscrete, None, "comfy_extras.nodes_model_advanced"),
+    ("CLIPTextEncodeSDXLRefiner", conditioning.CLIPTextEncodeSDXLRefiner, None, "comfy_extras.nodes_clip_sdxl"),
+    ("CLIPTextEncodeSDXL", conditioning.CLIPTextEncodeSDXL, None, "comfy_extras.nodes_clip_sdxl"),
+    ("SamplerCustom", custom_sampling.SamplerCustom, None, _CUSTOM_SAMPLER),
+    ("BasicScheduler", custom_sampling.BasicScheduler, None, _CUSTOM_SAMPLER),
+    ("KarrasScheduler", custom_sampling.KarrasScheduler, None, _CUSTOM_SAMPLER),
+    ("ExponentialScheduler", custom_sampling.ExponentialScheduler, None, _CUSTOM_SAMPLER),
+    ("PolyexponentialScheduler", custom_sampling.PolyexponentialScheduler, None, _CUSTOM_SAMPLER),
+    ("SDTurboScheduler", custom_sampling.SDTurboScheduler, None, _CUSTOM_SAMPLER),
+    ("KSamplerSelect", custom_sampling.KSamplerSelect, None, _CUSTOM_SAMPLER),
+    ("SplitSigmas", custom_sampling.SplitSigmas, None, _CUSTOM_SAMPLER),
+    ("SplitSigmasDenoise", custom_sampling.SplitSigmasDenoise, None, _CUSTOM_SAMPLER),
+    ("CFGGuider", custom_sampling.CFGGuider, None, _CUSTOM_SAMPLER),
+    ("BasicGuider", custom_sampling.BasicGuider, None, _CUSTOM_SAMPLER),
+    ("RandomNoise", custom_sampling.RandomNoise, None, _CUSTOM_SAMPLER),
+    ("DisableNoise", custom_sampling.DisableNoise, None, _CUSTOM_SAMPLER),
+    ("SamplerCustomAdvanced", custom_sampling.SamplerCustomAdvanced, None, _CUSTOM_SAMPLER),
+    ("ModelSamplingDiscrete", model_loaders.ModelSamplingDiscrete, "ModelSamplingDiscrete", "comfy_extras.nodes_model_advanced"),
     ("ImageCrop", image_ops.ImageCrop, "Image Crop", "comfy_extras.nodes_images"),
     ("PrimitiveString", primitives.PrimitiveString, "String", _PRIMITIVE),
     ("PrimitiveStringMultiline", primitives.PrimitiveStringMultiline, "String (Multiline)", _PRIMITIVE),

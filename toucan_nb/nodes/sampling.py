@@ -1,9 +1,8 @@
-"""KSampler and KSamplerAdvanced of ComfyUI's `nodes.py`, over the engine's
-`toucan_nb.diffusion.sampling.ksampler.common_ksampler` (docs/diffusion-sampling.md §KSampler).
+"""KSampler and KSamplerAdvanced of ComfyUI's `nodes.py` on the built-in engine.
 
-Each step reports progress (and a preview when asked) through the running prompt's hooks
-(`step_progress.step_callback`); an interrupt stops sampling within one step.
-Node calls come from the executor thread.
+Noise, schedules, guidance and solvers are `toucan_nb.diffusion.sampling` (docs/diffusion-sampling.md);
+these classes map ComfyUI's inputs onto `common_ksampler` and report each step (progress, preview,
+interrupt: `sampling_progress.step_callback`). Node calls come from the executor thread.
 """
 
 from __future__ import annotations
@@ -14,40 +13,40 @@ from toucan_nb.diffusion.model import DiffusionModel
 from toucan_nb.diffusion.sampling.ksampler import common_ksampler
 from toucan_nb.diffusion.sampling.sampler import SAMPLER_NAMES
 from toucan_nb.diffusion.sampling.schedulers import SCHEDULER_NAMES
-from toucan_nb.nodes.step_progress import step_callback
+from toucan_nb.nodes.sampling_progress import step_callback
 
 Latent = dict[str, Any]
 Conditioning = list[list[Any]]
-MAX_SEED = 0xFFFFFFFFFFFFFFFF
-_CFG = {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}
+
+SEED = {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True}
+STEPS = {"default": 20, "min": 1, "max": 10000}
+CFG = {"default": 8.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01}
 
 
 class KSampler:
     CATEGORY = "sampling"
     RETURN_TYPES = ("LATENT",)
     OUTPUT_TOOLTIPS = ("The denoised latent.",)
-    DESCRIPTION = "Uses the provided model, positive and negative conditioning to denoise the latent image."
     FUNCTION = "sample"
+    DESCRIPTION = "Uses the provided model, positive and negative conditioning to denoise the latent image."
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {"required": {
             "model": ("MODEL", {"tooltip": "The model used for denoising the input latent."}),
-            "seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True,
-                             "tooltip": "The random seed used for creating the noise."}),
-            "steps": ("INT", {"default": 20, "min": 1, "max": 10000,
-                              "tooltip": "The number of steps used in the denoising process."}),
-            "cfg": ("FLOAT", {**_CFG, "tooltip": "The Classifier-Free Guidance scale balances creativity and "
-                              "adherence to the prompt. Higher values result in images more closely matching the "
-                              "prompt however too high values will negatively impact quality."}),
+            "seed": ("INT", {**SEED, "tooltip": "The random seed used for creating the noise."}),
+            "steps": ("INT", {**STEPS, "tooltip": "The number of steps used in the denoising process."}),
+            "cfg": ("FLOAT", {**CFG, "tooltip": "The Classifier-Free Guidance scale balances creativity and adherence "
+                              "to the prompt. Higher values result in images more closely matching the prompt however "
+                              "too high values will negatively impact quality."}),
             "sampler_name": (list(SAMPLER_NAMES), {"tooltip": "The algorithm used when sampling, this can affect the "
                                                    "quality, speed, and style of the generated output."}),
-            "scheduler": (list(SCHEDULER_NAMES), {"tooltip": "The scheduler controls how noise is gradually "
-                                                  "removed to form the image."}),
-            "positive": ("CONDITIONING", {"tooltip": "The conditioning describing the attributes you want to "
-                                          "include in the image."}),
-            "negative": ("CONDITIONING", {"tooltip": "The conditioning describing the attributes you want to "
-                                          "exclude from the image."}),
+            "scheduler": (list(SCHEDULER_NAMES), {"tooltip": "The scheduler controls how noise is gradually removed "
+                                                  "to form the image."}),
+            "positive": ("CONDITIONING", {"tooltip": "The conditioning describing the attributes you want to include "
+                                          "in the image."}),
+            "negative": ("CONDITIONING", {"tooltip": "The conditioning describing the attributes you want to exclude "
+                                          "from the image."}),
             "latent_image": ("LATENT", {"tooltip": "The latent image to denoise."}),
             "denoise": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 1.0, "step": 0.01,
                                   "tooltip": "The amount of denoising applied, lower values will maintain the "
@@ -69,12 +68,10 @@ class KSamplerAdvanced:
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
         return {"required": {
-            "model": ("MODEL",), "add_noise": (["enable", "disable"],),
-            "noise_seed": ("INT", {"default": 0, "min": 0, "max": MAX_SEED, "control_after_generate": True}),
-            "steps": ("INT", {"default": 20, "min": 1, "max": 10000}), "cfg": ("FLOAT", dict(_CFG)),
-            "sampler_name": (list(SAMPLER_NAMES),), "scheduler": (list(SCHEDULER_NAMES),),
-            "positive": ("CONDITIONING",), "negative": ("CONDITIONING",), "latent_image": ("LATENT",),
-            "start_at_step": ("INT", {"default": 0, "min": 0, "max": 10000}),
+            "model": ("MODEL",), "add_noise": (["enable", "disable"],), "noise_seed": ("INT", dict(SEED)),
+            "steps": ("INT", dict(STEPS)), "cfg": ("FLOAT", dict(CFG)), "sampler_name": (list(SAMPLER_NAMES),),
+            "scheduler": (list(SCHEDULER_NAMES),), "positive": ("CONDITIONING",), "negative": ("CONDITIONING",),
+            "latent_image": ("LATENT",), "start_at_step": ("INT", {"default": 0, "min": 0, "max": 10000}),
             "end_at_step": ("INT", {"default": 10000, "min": 0, "max": 10000}),
             "return_with_leftover_noise": (["disable", "enable"],),
         }}

@@ -1,9 +1,9 @@
-"""VAE and inpainting nodes of ComfyUI's `nodes.py`: VAEDecode, VAEEncode, VAEDecodeTiled,
-VAEEncodeTiled, VAEEncodeForInpaint, SetLatentNoiseMask, InpaintModelConditioning.
+"""VAE and inpainting nodes of ComfyUI's `nodes.py` on the built-in engine.
 
-The maths is the engine's (`toucan_nb.diffusion.vae`, `toucan_nb.diffusion.inpaint`). LATENT
-dicts carry raw VAE-space samples; IMAGE is [B, H, W, C] in 0..1. Tiled nodes report progress per
-tile. Node calls come from the executor thread.
+VAEDecode, VAEEncode, VAEDecodeTiled, VAEEncodeTiled, VAEEncodeForInpaint, SetLatentNoiseMask,
+InpaintModelConditioning. The maths is `toucan_nb.diffusion.vae` / `tiling` / `inpaint`; these
+classes only adapt ComfyUI's inputs (tile sizes in image pixels, LATENT dicts). Tiled passes report
+progress per tile. Node calls come from the executor thread.
 """
 
 from __future__ import annotations
@@ -14,27 +14,47 @@ import torch
 
 from toucan_nb.diffusion.inpaint import encode_for_inpaint, inpaint_model_conditioning
 from toucan_nb.diffusion.vae import VAE
-from toucan_nb.nodes.step_progress import progress_reporter
+from toucan_nb.runtime.context import get_executing_context
 
 Latent = dict[str, Any]
 Conditioning = list[list[Any]]
 
-
-def _temporal(kind: str) -> tuple[str, dict[str, Any]]:
-    return ("INT", {"default": 64, "min": 8, "max": 4096, "step": 4,
-                    "tooltip": f"Only used for video VAEs: Amount of frames to {kind} at a time."})
+TEMPORAL_SIZE_TIP = "Only used for video VAEs: Amount of frames to {} at a time."
+TEMPORAL_OVERLAP_TIP = "Only used for video VAEs: Amount of frames to overlap."
 
 
-_TEMPORAL_OVERLAP = ("INT", {"default": 8, "min": 4, "max": 4096, "step": 4,
-                             "tooltip": "Only used for video VAEs: Amount of frames to overlap."})
+def _tiled_inputs(tile_step: int, verb: str) -> dict[str, Any]:
+    return {
+        "tile_size": ("INT", {"default": 512, "min": 64, "max": 4096, "step": tile_step}),
+        "overlap": ("INT", {"default": 64, "min": 0, "max": 4096, "step": 32}),
+        "temporal_size": ("INT", {"default": 64, "min": 8, "max": 4096, "step": 4,
+                                  "tooltip": TEMPORAL_SIZE_TIP.format(verb)}),
+        "temporal_overlap": ("INT", {"default": 8, "min": 4, "max": 4096, "step": 4, "tooltip": TEMPORAL_OVERLAP_TIP}),
+    }
+
+
+def _tile_progress() -> Any:
+    """Per-tile progress for the running node (a progress bar, as ComfyUI's tiled passes show)."""
+    ctx = get_executing_context()
+    if ctx is None or ctx.hooks is None:
+        return None
+    hooks, node_id = ctx.hooks, ctx.node_id
+    return lambda value, total: hooks.update_progress(node_id, value, total)
+
+
+def _combine_batches(images: torch.Tensor) -> torch.Tensor:
+    # Video VAEs decode [B, T, H, W, C]; the IMAGE type is a flat batch.
+    if len(images.shape) == 5:
+        images = images.reshape(-1, images.shape[-3], images.shape[-2], images.shape[-1])
+    return images
 
 
 class VAEDecode:
     CATEGORY = "latent"
     RETURN_TYPES = ("IMAGE",)
     OUTPUT_TOOLTIPS = ("The decoded image.",)
-    DESCRIPTION = "Decodes latent images back into pixel space images."
     FUNCTION = "decode"
+    DESCRIPTION = "Decodes latent images back into pixel space images."
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
@@ -42,7 +62,10 @@ class VAEDecode:
                              "vae": ("VAE", {"tooltip": "The VAE model used for decoding the latent."})}}
 
     def decode(self, vae: VAE, samples: Latent) -> tuple[torch.Tensor]:
-        return (vae.decode(samples["samples"]),)
+        latent = samples["samples"]
+        if latent.is_nested:
+            latent = latent.unbind()[0]
+        return (_combine_batches(vae.decode(latent)),)
 
 
 class VAEEncode:
@@ -65,22 +88,19 @@ class VAEDecodeTiled:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {
-            "samples": ("LATENT",), "vae": ("VAE",),
-            "tile_size": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 32}),
-            "overlap": ("INT", {"default": 64, "min": 0, "max": 4096, "step": 32}),
-            "temporal_size": _temporal("decode"), "temporal_overlap": _TEMPORAL_OVERLAP,
-        }}
+        return {"required": {"samples": ("LATENT",), "vae": ("VAE",), **_tiled_inputs(32, "decode")}}
 
     def decode(self, vae: VAE, samples: Latent, tile_size: int, overlap: int = 64, temporal_size: int = 64,
                temporal_overlap: int = 8) -> tuple[torch.Tensor]:
         if tile_size < overlap * 4:
             overlap = tile_size // 4
-        # Sizes are in pixels; the engine tiles in latent units. The temporal inputs are for video VAEs.
-        ratio = vae.spacial_compression_decode()
-        images = vae.decode_tiled(samples["samples"], tile_x=tile_size // ratio, tile_y=tile_size // ratio,
-                                  overlap=overlap // ratio, progress=progress_reporter())
-        return (images,)
+        if temporal_size < temporal_overlap * 2:
+            temporal_overlap = temporal_overlap // 2
+        compression = vae.spacial_compression_decode()
+        # Image VAEs only (temporal_compression_decode() is None): the temporal inputs are unused.
+        images = vae.decode_tiled(samples["samples"], tile_x=tile_size // compression, tile_y=tile_size // compression,
+                                  overlap=overlap // compression, progress=_tile_progress())
+        return (_combine_batches(images),)
 
 
 class VAEEncodeTiled:
@@ -90,17 +110,13 @@ class VAEEncodeTiled:
 
     @classmethod
     def INPUT_TYPES(cls) -> dict[str, Any]:
-        return {"required": {
-            "pixels": ("IMAGE",), "vae": ("VAE",),
-            "tile_size": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 64}),
-            "overlap": ("INT", {"default": 64, "min": 0, "max": 4096, "step": 32}),
-            "temporal_size": _temporal("encode"), "temporal_overlap": _TEMPORAL_OVERLAP,
-        }}
+        return {"required": {"pixels": ("IMAGE",), "vae": ("VAE",), **_tiled_inputs(64, "encode")}}
 
     def encode(self, vae: VAE, pixels: torch.Tensor, tile_size: int, overlap: int, temporal_size: int = 64,
                temporal_overlap: int = 8) -> tuple[Latent]:
-        return ({"samples": vae.encode_tiled(pixels, tile_x=tile_size, tile_y=tile_size, overlap=overlap,
-                                             progress=progress_reporter())},)
+        latent = vae.encode_tiled(pixels, tile_x=tile_size, tile_y=tile_size, overlap=overlap,
+                                  tile_t=temporal_size, overlap_t=temporal_overlap, progress=_tile_progress())
+        return ({"samples": latent},)
 
 
 class VAEEncodeForInpaint:
@@ -150,4 +166,4 @@ class InpaintModelConditioning:
 
     def encode(self, positive: Conditioning, negative: Conditioning, pixels: torch.Tensor, vae: VAE,
                mask: torch.Tensor, noise_mask: bool = True) -> tuple[Conditioning, Conditioning, Latent]:
-        return inpaint_model_conditioning(positive, negative, pixels, vae, mask, noise_mask)
+        return inpaint_model_conditioning(positive, negative, pixels, vae, mask, noise_mask=noise_mask)

@@ -17,6 +17,7 @@ class RunHooks(Protocol):
     """What node code may call on the prompt that runs it (implemented by the executor)."""
 
     prompt_id: str
+    extra_data: dict[str, Any]  # the prompt's extra_data (preview_method, extra_pnginfo, ...)
 
     def update_progress(self, node_id: str, value: float, max_value: float, preview: Any = None,
                         legacy: bool = True) -> None:

@@ -168,10 +168,13 @@ class Folders:
         folder_name = self.map_legacy(folder_name)
         if folder_name not in self.model_folders:
             return None
+        # The name cannot climb out of the folder (normalised against "/"), but symlinks the owner
+        # put into a model folder are followed, as the listing follows them and as ComfyUI does:
+        # models are routinely linked in from another disk.
         filename = os.path.relpath(os.path.join("/", filename), "/")
         for root in self.model_folders[folder_name][0]:
             full = os.path.join(root, filename)
-            if os.path.isfile(full) and is_within(full, root):
+            if os.path.isfile(full):
                 return full
         return None
 

@@ -126,3 +126,7 @@ class RuntimeInterface(Protocol):
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         """GET /object_info[/{class_type}]."""
         ...
+
+    def devices(self) -> list[dict[str, Any]]:
+        """The /system_stats `devices` entries: the torch device, or one per scale-out worker."""
+        ...

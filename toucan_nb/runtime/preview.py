@@ -27,6 +27,11 @@ class EncodedPreview:
         self._bytes: bytes | None = None
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (e.g. from a scale-out worker to the driver) as its encoded bytes: the lock and
+        # the PIL image stay behind, and the receiver does not encode again.
+        return (EncodedPreview.from_bytes, (self.format, self.encoded()))
+
     @classmethod
     def from_bytes(cls, fmt: str, data: bytes) -> EncodedPreview:
         p = cls(fmt, None, None)

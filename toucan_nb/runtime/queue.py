@@ -127,6 +127,32 @@ class PromptQueue:
             self._changed()
             return item
 
+    def take(self, choose: Callable[[list[QueueItem]], QueueItem | None],
+             timeout: float | None = None) -> QueueItem | None:
+        """Like `get`, but `choose` picks the item from the pending ones in priority order (it may
+        return None to take nothing). For backends that route prompts (runtime/backend.py)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._not_empty:
+            while not self._heap or self._closed:
+                if self._closed:
+                    return None
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._not_empty.wait(left)
+            ordered = sorted(self._heap)
+            chosen = choose([entry[3] for entry in ordered])
+            if chosen is None:
+                return None
+            entry = next(e for e in ordered if e[3] is chosen)
+            self._heap.remove(entry)
+            heapq.heapify(self._heap)
+            seq = entry[2]
+            self._running[seq] = chosen
+            self._persist("mark item running", lambda store: store.mark_running(seq, now_ms()))
+            self._changed()
+            return chosen
+
     def task_done(self, prompt_id: str) -> QueueItem:
         """Drop the running item `prompt_id` and fire `on_change` once.
 
@@ -151,7 +177,7 @@ class PromptQueue:
     # -- readers ---------------------------------------------------------------------------------
 
     def running(self) -> list[QueueItem]:
-        """Running items, oldest first (0 or 1 with one worker)."""
+        """Running items, oldest first (0 or 1 with one worker; one per worker with a backend)."""
         with self._lock:
             return list(self._running.values())
 

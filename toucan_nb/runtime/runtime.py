@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from toucan_nb.runtime import device
+from toucan_nb.runtime.backend import ExecutionBackend
 from toucan_nb.runtime.errors import NotFoundError
 from toucan_nb.runtime.events import EventBus, Executing, NodeFailure, Status, execution_error, now_ms
 from toucan_nb.runtime.executor import PromptExecutor, PromptResult
@@ -87,6 +88,14 @@ class RuntimeConfig:
     persist: bool = True
     multi_user: bool = False
     disable_metadata: bool = False
+    # Scale-out (toucan_nb/scaleout, docs/scale-out.md): "local" or a Ray cluster address; the
+    # number of Ray workers (0: one per GPU); GPUs to declare to a local Ray; the workers' lease;
+    # the workers' actor names (distinct per toucan server sharing one cluster).
+    ray: str | None = None
+    ray_workers: int = 0
+    ray_num_gpus: int | None = None
+    ray_lease_s: float = 10.0
+    ray_worker_prefix: str = "toucan-worker"
     # Provide toucan_nb's ComfyUI modules even where a real ComfyUI is importable (`toucan-nb serve`:
     # there the live server and executor are ours, and the real ones' globals would stay unset).
     shadow_real_comfyui: bool = False
@@ -121,14 +130,16 @@ class Runtime:
         self._futures: dict[str, concurrent.futures.Future[HistoryEntry]] = {}
         self._futures_lock = threading.Lock()
         self._free_flags = {"unload_models": False, "free_memory": False}
-        # Called on the executor thread when /free asks to unload models (the host adds the
-        # diffusion engine's unload; docs/diffusion-nodes.md §3).
-        self.unload_hooks: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._folders_prepared = False
         self._restored = False
         self.started = False
+        # Set by a host before start() to run prompts elsewhere (runtime/backend.py); None: here.
+        self.backend: ExecutionBackend | None = None
+        # What POST /free {"unload_models": true} runs besides emptying the device cache: the
+        # host adds the model-memory managers it assembled (the diffusion engine's unload_all).
+        self.unload_hooks: list[Callable[[], None]] = []
 
     # -- lifecycle ------------------------------------------------------------------------------
     # The host assembles a runtime with nodes and ComfyUI's modules around these three steps
@@ -159,8 +170,11 @@ class Runtime:
             return self
         self.prepare_folders()
         self.restore()
-        self._thread = threading.Thread(target=self._work, name="toucan-executor", daemon=True)
-        self._thread.start()
+        if self.backend is not None:
+            self.backend.start(self)
+        else:
+            self._thread = threading.Thread(target=self._work, name="toucan-executor", daemon=True)
+            self._thread.start()
         self.started = True
         return self
 
@@ -206,6 +220,8 @@ class Runtime:
         """Stop taking prompts, wait for the running one, close the store."""
         self._stopping.set()
         self.queue.close()
+        if self.backend is not None and self.started:
+            self.backend.stop(timeout)
         if self._thread is not None:
             self._thread.join(timeout)
         if self.store is not None:
@@ -291,8 +307,14 @@ class Runtime:
         return running + foreign_running, pending + foreign_pending
 
     def delete_pending(self, ids: Iterable[str]) -> int:
-        """Remove pending prompts (their futures are cancelled)."""
+        """Remove pending prompts (their futures are cancelled). With a backend running several
+        prompts at once, deleting a running prompt interrupts it (nothing else could cancel it)."""
         ids = list(ids)
+        if self.backend is not None:
+            running = set(self.backend.running_prompt_ids)
+            for prompt_id in ids:
+                if prompt_id in running:
+                    self.backend.interrupt(prompt_id)
         removed = self.queue.delete(ids)
         self._cancel_futures(i for i in ids if not self._is_queued(i))
         return removed
@@ -314,10 +336,15 @@ class Runtime:
 
     def interrupt(self, prompt_id: str | None = None) -> bool:
         """Interrupt the running prompt (only if it is `prompt_id`, when given)."""
+        if self.backend is not None:
+            return self.backend.interrupt(prompt_id)
         return self.executor.interrupt(prompt_id)
 
     def free(self, unload_models: bool = False, free_memory: bool = False) -> None:
         """Ask the executor to unload models / drop caches after the current prompt (now if idle)."""
+        if self.backend is not None:
+            self.backend.free(unload_models, free_memory)
+            return
         self._free_flags["unload_models"] |= unload_models or free_memory
         self._free_flags["free_memory"] |= free_memory
 
@@ -326,7 +353,16 @@ class Runtime:
 
     @property
     def running_prompt_id(self) -> str | None:
+        if self.backend is not None:
+            running = self.backend.running_prompt_ids
+            return running[0] if running else None
         return self.executor.running_prompt_id
+
+    def devices(self) -> list[dict[str, Any]]:
+        """The /system_stats `devices`: this process's device, or one entry per backend worker."""
+        if self.backend is not None:
+            return self.backend.devices()
+        return [device.device_stats()]
 
     # -- the executor thread ----------------------------------------------------------------------
     def _queue_changed(self) -> None:
@@ -358,16 +394,21 @@ class Runtime:
                 await self._run_item(item)
 
     def _apply_free(self) -> None:
-        if self._free_flags["free_memory"]:
+        self.apply_free(self._free_flags["unload_models"], self._free_flags["free_memory"])
+        self._free_flags["free_memory"] = self._free_flags["unload_models"] = False
+
+    def apply_free(self, unload_models: bool, free_memory: bool) -> None:
+        """Drop the executor's caches (free_memory) and empty the device cache (unload_models) now.
+        Only between prompts: the executor thread, or a worker that runs prompts itself."""
+        if free_memory:
             self.executor.reset()
-        if self._free_flags["unload_models"]:
-            for hook in self.unload_hooks:
+        if unload_models:
+            for hook in list(self.unload_hooks):
                 try:
                     hook()
-                except Exception:
-                    log.exception("an unload hook failed")
+                except Exception:  # one manager failing must not keep the others' memory
+                    log.exception("unloading models: %r failed", hook)
             device.soft_empty_cache()
-        self._free_flags["free_memory"] = self._free_flags["unload_models"] = False
 
     async def _run_item(self, item: QueueItem) -> None:
         if self.store is not None:
@@ -383,6 +424,11 @@ class Runtime:
             error = execution_error(item.prompt_id, NodeFailure(
                 "", "internal executor error (see the server log)\n", "RuntimeError"))
             result = PromptResult({}, {}, False, [[error.name, error.data()]])
+        self.finish_item(item, result)
+
+    def finish_item(self, item: QueueItem, result: PromptResult) -> None:
+        """Record a prompt's end: history entry, queue, `executing null`, its future. Any thread
+        (the executor thread, or a backend's)."""
         entry = HistoryEntry(prompt=item, outputs=result.outputs, meta=result.meta, status_str=result.status_str,
                              completed=result.success, messages=result.messages)
         self.history.add(entry)

@@ -135,6 +135,11 @@ class FakeRuntime:
     def object_info(self, class_type: str | None = None) -> dict[str, Any]:
         return self.registry.object_info(class_type)
 
+    def devices(self) -> list[dict[str, Any]]:
+        from toucan_nb.runtime.device import device_stats
+
+        return [device_stats()]
+
 
 class Server:
     """A `make_app` app served on 127.0.0.1 from its own IO-loop thread."""

@@ -39,6 +39,13 @@ def test_model_folders(runtime, tmp_path):
     assert folder_paths.get_filename_list("loras") == ["a.safetensors", os.path.join("sub", "b.pt")]
     assert folder_paths.get_full_path("loras", "sub/b.pt") == str(extra / "sub" / "b.pt")
     assert folder_paths.get_full_path("loras", "missing.pt") is None
+    # A name cannot climb out of the folder; a file the owner linked in from elsewhere is found.
+    assert folder_paths.get_full_path("loras", "../extra/a.safetensors") is None
+    elsewhere = tmp_path / "elsewhere.safetensors"
+    elsewhere.write_bytes(b"x")
+    (extra / "linked.safetensors").symlink_to(elsewhere)
+    assert "linked.safetensors" in folder_paths.get_filename_list("loras")
+    assert folder_paths.get_full_path("loras", "linked.safetensors") == str(extra / "linked.safetensors")
     assert folder_paths.get_full_path("nonexistent_folder", "a.pt") is None
     with pytest.raises(FileNotFoundError):
         folder_paths.get_full_path_or_raise("loras", "missing.pt")

@@ -19,7 +19,9 @@ def sdxl_clip():
 
 def test_sdxl_encode_pads_the_shorter_tower_with_empty_chunks(sdxl_clip):
     long_text = "cat, " * 40  # 80 tokens: two 77-token chunks
-    (cond,) = conditioning.CLIPTextEncodeSDXL().encode(sdxl_clip, 1024, 768, 8, 16, 2048, 1536, long_text, "a cat")
+    (cond,) = conditioning.CLIPTextEncodeSDXL().execute(
+        clip=sdxl_clip, width=1024, height=768, crop_w=8, crop_h=16, target_width=2048, target_height=1536,
+        text_g=long_text, text_l="a cat")
     tensor, extra = cond[0]
     assert tensor.shape == (1, 154, 768 + 1280) and extra["pooled_output"].shape == (1, 1280)
     assert {k: extra[k] for k in ("width", "height", "crop_w", "crop_h", "target_width", "target_height")} == {
@@ -32,7 +34,8 @@ def test_sdxl_encode_pads_the_shorter_tower_with_empty_chunks(sdxl_clip):
 
 
 def test_sdxl_refiner_encode_sets_the_aesthetic_score(sdxl_clip):
-    (cond,) = conditioning.CLIPTextEncodeSDXLRefiner().encode(sdxl_clip, 2.5, 896, 640, "a cat")
+    (cond,) = conditioning.CLIPTextEncodeSDXLRefiner().execute(ascore=2.5, width=896, height=640, text="a cat",
+                                                                clip=sdxl_clip)
     extra = cond[0][1]
     assert (extra["aesthetic_score"], extra["width"], extra["height"]) == (2.5, 896, 640)
 
@@ -61,7 +64,7 @@ def test_conditioning_nodes_copy_their_inputs():
     assert not zero[0][0].any() and not zero[0][1]["pooled_output"].any() and a[0][1]["pooled_output"].all()
     (area,) = conditioning.ConditioningSetArea().append(a, 64, 128, 8, 24, 1.5)
     assert area[0][1]["area"] == (16, 8, 3, 1) and area[0][1]["strength"] == 1.5 and "area" not in a[0][1]
-    (mask,) = conditioning.ConditioningSetMask().append(a, torch.ones(8, 8), "mask bounds", 0.5)
+    (mask,) = conditioning.ConditioningSetMask().append(a, mask=torch.ones(8, 8), set_cond_area="mask bounds", strength=0.5)
     assert mask[0][1]["mask"].shape == (1, 8, 8) and mask[0][1]["set_area_to_bounds"] is True
     (combined,) = conditioning.ConditioningCombine().combine(a, b)
     assert len(combined) == 2 and len(a) == 1
@@ -69,9 +72,9 @@ def test_conditioning_nodes_copy_their_inputs():
 
 def test_split_sigma_nodes_and_noise_mask():
     sigmas = torch.tensor([10.0, 5.0, 2.0, 1.0, 0.0])
-    high, low = custom_sampling.SplitSigmas().get_sigmas(sigmas, 2)
+    high, low = custom_sampling.SplitSigmas().execute(sigmas=sigmas, step=2)
     assert high.tolist() == [10.0, 5.0, 2.0] and low.tolist() == [2.0, 1.0, 0.0]
-    high, low = custom_sampling.SplitSigmasDenoise().get_sigmas(sigmas, 0.5)
+    high, low = custom_sampling.SplitSigmasDenoise().execute(sigmas=sigmas, denoise=0.5)
     assert high.tolist() == [10.0, 5.0, 2.0] and low.tolist() == [2.0, 1.0, 0.0]
     latent = {"samples": torch.zeros(2, 4, 8, 8), "batch_index": [3, 4]}
     (masked,) = vae_nodes.SetLatentNoiseMask().set_mask(latent, torch.ones(8, 8))
@@ -80,7 +83,7 @@ def test_split_sigma_nodes_and_noise_mask():
 
 
 def test_loaders_refuse_what_the_engine_does_not_run(active_folders):
-    with pytest.raises(UnsupportedModelError):
+    with pytest.raises((ValueError, UnsupportedModelError), match="pixel_space"):
         model_loaders.VAELoader().load_vae("pixel_space")
     with pytest.raises(FileNotFoundError):
         model_loaders.CheckpointLoaderSimple().load_checkpoint("missing.safetensors")

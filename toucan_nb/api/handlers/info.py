@@ -19,7 +19,8 @@ class FeaturesHandler(ApiHandler):
 class SystemStatsHandler(ApiHandler):
     async def get(self) -> None:
         argv = self.ctx.settings.argv if self.ctx.settings.argv is not None else tuple(sys.argv)
-        self.write_json(await self.ctx.run_blocking(server_info.system_stats, argv))
+        runtime = self.ctx.runtime
+        self.write_json(await self.ctx.run_blocking(lambda: server_info.system_stats(argv, runtime.devices())))
 
 
 class EmbeddingsHandler(ApiHandler):

@@ -28,10 +28,18 @@ class DenoiserModel(Protocol):
     network runs: inputs arrive there already cast.
     """
 
-    model_sampling: ModelSamplingDiscrete
-    latent_format: LatentFormat
-    dtype: torch.dtype
-    device: torch.device
+    # Read-only properties, so that a model may hold them as attributes or compute them.
+    @property
+    def model_sampling(self) -> ModelSamplingDiscrete: ...
+
+    @property
+    def latent_format(self) -> LatentFormat: ...
+
+    @property
+    def dtype(self) -> torch.dtype: ...
+
+    @property
+    def device(self) -> torch.device: ...
 
     def apply_model(self, x_in: torch.Tensor, t: torch.Tensor, c_crossattn: torch.Tensor | None,
                     y: torch.Tensor | None = None) -> torch.Tensor:
