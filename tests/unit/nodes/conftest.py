@@ -35,3 +35,16 @@ def device_override(monkeypatch) -> Callable[[str], torch.device]:
 
     monkeypatch.setattr(device, "_device", device._device)
     return use
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """With TOUCAN_NB_GOLDEN_REPORT=1: the measured errors of the diffusion node goldens."""
+    import os
+
+    from tests.unit.diffusion.models.goldens import ERRORS
+
+    labels = [label for label in ERRORS if label.startswith("nodes ")]
+    if os.environ.get("TOUCAN_NB_GOLDEN_REPORT") and labels:
+        terminalreporter.write_line("diffusion nodes: max error relative to range, per compared output:")
+        for label in sorted(labels):
+            terminalreporter.write_line(f"  {label:60s} {ERRORS[label]:.2e}")
