@@ -53,9 +53,11 @@ def sleep_prompt(seconds: float, tag: str) -> dict[str, Any]:
             "2": {"class_type": "ScaleoutReport", "inputs": {"text": ["1", 0]}}}
 
 
-def model_prompt(model: str, tag: str, log: str) -> dict[str, Any]:
+def model_prompt(model: str, index: int, log: str) -> dict[str, Any]:
+    """Load `model` (logged to `log` on a real load), then sleep 0.3 s (a little more per index, so
+    every prompt runs)."""
     return {"1": {"class_type": "ScaleoutLoadFakeModel", "inputs": {"model_name": model, "log": log}},
-            "2": {"class_type": "ScaleoutSleep", "inputs": {"seconds": 0.3, "tag": tag}},
+            "2": {"class_type": "ScaleoutSleep", "inputs": {"seconds": 0.3 + index / 1000, "tag": ["1", 0]}},
             "3": {"class_type": "ScaleoutReport", "inputs": {"text": ["2", 0]}}}
 
 
@@ -120,7 +122,7 @@ def model_loads(n: int) -> dict[str, int]:
             if lookahead is not None:
                 rt.backend.lookahead = lookahead
             log = Path(tempfile.mkdtemp(prefix="bench_loads_")) / "model_loads.txt"
-            run_all(rt, [model_prompt(models[i % 3], f"{label}{i}", str(log)) for i in range(n)])
+            run_all(rt, [model_prompt(models[i % 3], i, str(log)) for i in range(n)])
             out[label] = len([line for line in log.read_text().splitlines() if line])
     return out
 

@@ -20,6 +20,7 @@ history on the way.
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
 import time
 from collections.abc import Callable
@@ -91,14 +92,25 @@ class RayBackend:
 
     # -- ExecutionBackend ------------------------------------------------------------------------
     def start(self, runtime: Runtime) -> None:
-        ray = require_ray()
+        """Connect (or start a local Ray), attach the workers, and start dispatching.
+
+        Ray is started from the dispatcher thread, which lives as long as the backend: Linux ends a
+        process's children when the *thread* that started them exits (Ray asks for that), and the
+        hosts start runtimes from short-lived start-up threads.
+        """
+        require_ray()
         self._runtime = runtime
-        self._connect(ray)
-        self.slots = self._attach_workers(ray)
-        for name, target in (("toucan-ray-dispatch", self._dispatch), ("toucan-ray-lease", self._renew_leases)):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        ready: dict[str, Any] = {}
+        started = threading.Event()
+        thread = threading.Thread(target=self._dispatch, args=(ready, started), name="toucan-ray-dispatch", daemon=True)
+        thread.start()
+        self._threads.append(thread)
+        started.wait()
+        if "error" in ready:
+            raise ready["error"]
+        lease = threading.Thread(target=self._renew_leases, name="toucan-ray-lease", daemon=True)
+        lease.start()
+        self._threads.append(lease)
 
     def stop(self, timeout: float) -> None:
         self._stopping.set()
@@ -207,9 +219,18 @@ class RayBackend:
         return slots
 
     # -- the dispatcher thread -------------------------------------------------------------------
-    def _dispatch(self) -> None:
+    def _dispatch(self, ready: dict[str, Any], started: threading.Event) -> None:
         runtime = self._runtime
         assert runtime is not None
+        try:
+            ray = require_ray()
+            self._connect(ray)
+            self.slots = self._attach_workers(ray)
+        except BaseException as exc:  # noqa: BLE001 (raised again by start(), on the host's thread)
+            ready["error"] = exc
+            return
+        finally:
+            started.set()
         while not self._stopping.is_set():
             with self._cond:
                 idle = next((s for s in self.slots if s.idle), None)
@@ -254,7 +275,7 @@ class RayBackend:
         try:
             stream = slot.actor.run.remote(item.prompt_id, item.prompt, extra, item.outputs_to_execute, attempt)
             for expected, ref in enumerate(stream):
-                batch = ray.get(ref)
+                batch = pickle.loads(ray.get(ref))  # plain pickle: see worker.EventBatch
                 if (batch.prompt_id, batch.attempt, batch.seq) != (item.prompt_id, attempt, expected):
                     raise RuntimeError(f"out-of-order batch {batch.seq} (expected {expected}) from {slot.name}")
                 for event in batch.events:

@@ -19,6 +19,7 @@ instead of letting it run on unseen.
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,7 +40,11 @@ URGENT = (ev.Executed, ev.PreviewImage, ev.ExecutionSuccess, ev.ExecutionError, 
 
 @dataclass
 class EventBatch:
-    """Events of one attempt of one prompt, in order; `result` only on the last batch."""
+    """Events of one attempt of one prompt, in order; `result` only on the last batch.
+
+    `run` yields batches pickled with the standard library (protocol 5): for many small event
+    objects that is several times faster than Ray's own serializer, and the driver unpickles them.
+    """
 
     prompt_id: str
     attempt: int
@@ -82,8 +87,8 @@ class Worker:
                 "running": self._running}
 
     def run(self, prompt_id: str, prompt: dict[str, Any], extra_data: dict[str, Any], outputs: list[str],
-            attempt: int = 1) -> Iterator[EventBatch]:
-        """Execute one prompt, yielding its events in batches and finally its result."""
+            attempt: int = 1) -> Iterator[bytes]:
+        """Execute one prompt, yielding its events in pickled `EventBatch`es and finally its result."""
         self.renew_lease()
         self._running = prompt_id
         box: dict[str, Any] = {}
@@ -109,7 +114,7 @@ class Worker:
                     batch, self._buffer, self._urgent = self._buffer, [], False
                 finished = done.is_set()
                 if batch:
-                    yield EventBatch(prompt_id, attempt, seq, batch)
+                    yield pickle.dumps(EventBatch(prompt_id, attempt, seq, batch), protocol=5)
                     seq += 1
                 if finished:
                     with self._cond:
@@ -118,7 +123,7 @@ class Worker:
             if "error" in box:
                 raise box["error"]
             self.models |= model_keys(prompt)
-            yield EventBatch(prompt_id, attempt, seq, rest, box["result"])
+            yield pickle.dumps(EventBatch(prompt_id, attempt, seq, rest, box["result"]), protocol=5)
         finally:
             self._running = None
             self._apply_deferred_free()
