@@ -11,7 +11,9 @@ and read the table. Each part starts its own local Ray with the test node pack
 3. extra latency per prompt: a one-node prompt submitted and awaited one at a time, on one Ray
    worker and on the local executor (median; target at most 5 ms more);
 4. model loads: a queue of prompts over three models, alternating, on 2 workers, with routing by
-   loaded model and with first come, first served (fake loads counted by the node pack).
+   loaded model and with first come, first served (fake loads counted by the node pack);
+5. interrupt: a running prompt whose node reports progress every 10 ms is interrupted; time from
+   `Runtime.interrupt` to its `execution_interrupted` event on the driver's bus (target < 100 ms).
 """
 
 from __future__ import annotations
@@ -127,13 +129,50 @@ def model_loads(n: int) -> dict[str, int]:
     return out
 
 
+def interrupt_once(rt: Any, tag: str) -> float:
+    running, interrupted = threading.Event(), threading.Event()
+    target: dict[str, str] = {}
+
+    def on_event(event: Any) -> None:
+        if getattr(event, "prompt_id", None) != target.get("id"):
+            return
+        if event.name == "progress":
+            running.set()
+        elif event.name == "execution_interrupted":
+            interrupted.set()
+
+    unsubscribe = rt.events.subscribe(on_event)
+    try:
+        target["id"] = rt.submit(sleep_prompt(30.0, tag)).prompt_id
+        assert running.wait(60)
+        start = time.perf_counter()
+        rt.interrupt(target["id"])
+        assert interrupted.wait(30)
+        took = time.perf_counter() - start
+        rt.future(target["id"]).result(30)
+        return took
+    finally:
+        unsubscribe()
+
+
+def interrupt_latency(reps: int = 5) -> list[float]:
+    with runtime("local", 1) as rt:
+        return [interrupt_once(rt, f"i{i}") for i in range(reps)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--latency-reps", type=int, default=30)
     parser.add_argument("--mixed", type=int, default=12)
+    parser.add_argument("--only-interrupt", action="store_true", help="run part 5 alone")
     args = parser.parse_args()
+    if args.only_interrupt:
+        stops = interrupt_latency()
+        print(f"5. interrupt -> execution_interrupted: median {statistics.median(stops) * 1000:.1f} ms, "
+              f"max {max(stops) * 1000:.1f} ms (target < 100)")
+        return
     sys.path.insert(0, str(REPO))
     t = throughput(args.prompts)
     print(f"1. {args.prompts} x 1 s prompts: 1 worker {t[1]:.2f} s, 2 workers {t[2]:.2f} s, "
@@ -147,6 +186,9 @@ def main() -> None:
     loads = model_loads(args.mixed)
     print(f"4. {args.mixed} prompts over 3 models on 2 workers: model loads with routing {loads['routing']}, "
           f"first come {loads['first come']}")
+    stops = interrupt_latency()
+    print(f"5. interrupt -> execution_interrupted: median {statistics.median(stops) * 1000:.1f} ms, "
+          f"max {max(stops) * 1000:.1f} ms (target < 100)")
 
 
 if __name__ == "__main__":
