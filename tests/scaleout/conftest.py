@@ -63,10 +63,16 @@ def ray_cluster() -> Iterator[str]:
     os.environ.update(RAY_ENV)  # this process is the driver
     temp_dir = f"/tmp/toucan-ray-{os.getpid()}"  # short: Ray's socket paths live under it
     port = _free_port()
-    started = subprocess.run([RAY, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}",
-                              "--node-ip-address=127.0.0.1", "--num-cpus=8", "--num-gpus=2",
-                              "--include-dashboard=false", "--disable-usage-stats"],
-                             env=ENV, timeout=180, capture_output=True, text=True)
+    for attempt in range(3):
+        # Ray gives its raylet 30 s to come up, which a loaded 2-core machine can miss: try again.
+        started = subprocess.run([RAY, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}",
+                                  "--node-ip-address=127.0.0.1", "--num-cpus=8", "--num-gpus=2",
+                                  "--include-dashboard=false", "--disable-usage-stats"],
+                                 env=ENV, timeout=180, capture_output=True, text=True)
+        if started.returncode == 0:
+            break
+        _signal_all(temp_dir, kill=True)
+        port = _free_port()
     assert started.returncode == 0, f"ray start failed:\n{started.stdout}\n{started.stderr}"
     try:
         yield f"127.0.0.1:{port}"
