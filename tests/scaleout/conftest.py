@@ -63,7 +63,7 @@ def ray_cluster() -> Iterator[str]:
     os.environ.update(RAY_ENV)  # this process is the driver
     temp_dir = f"/tmp/toucan-ray-{os.getpid()}"  # short: Ray's socket paths live under it
     port = _free_port()
-    for attempt in range(3):
+    for _attempt in range(3):
         # Ray gives its raylet 30 s to come up, which a loaded 2-core machine can miss: try again.
         started = subprocess.run([RAY, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}",
                                   "--node-ip-address=127.0.0.1", "--num-cpus=8", "--num-gpus=2",
