@@ -22,27 +22,36 @@ def _cast(t: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor | None:
     return t.to(like.dtype)
 
 
-class Linear(nn.Linear):
+class _NoInit:
+    """Skips the random initialisation torch's layers do on construction: every tensor comes from a
+    state dict, and on the `meta` device the init ops alone cost a one-time import of torch's
+    decomposition machinery (about 1.5 s on the first model a process builds; ComfyUI skips it too)."""
+
+    def reset_parameters(self) -> None:
+        return None
+
+
+class Linear(_NoInit, nn.Linear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, _cast(self.weight, x), _cast(self.bias, x))
 
 
-class Conv2d(nn.Conv2d):
+class Conv2d(_NoInit, nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(x, _cast(self.weight, x), _cast(self.bias, x))
 
 
-class GroupNorm(nn.GroupNorm):
+class GroupNorm(_NoInit, nn.GroupNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.group_norm(x, self.num_groups, _cast(self.weight, x), _cast(self.bias, x), self.eps)
 
 
-class LayerNorm(nn.LayerNorm):
+class LayerNorm(_NoInit, nn.LayerNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.layer_norm(x, self.normalized_shape, _cast(self.weight, x), _cast(self.bias, x), self.eps)
 
 
-class Embedding(nn.Embedding):
+class Embedding(_NoInit, nn.Embedding):
     def lookup(self, ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Rows for `ids`, in `dtype` (gathered in the storage dtype, then cast, as ComfyUI does)."""
         return F.embedding(ids, self.weight).to(dtype)
