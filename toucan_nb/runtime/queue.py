@@ -111,21 +111,10 @@ class PromptQueue:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._not_empty:
-            while not self._heap or self._closed:
-                if self._closed:
-                    return None
-                if deadline is None:
-                    self._not_empty.wait()
-                else:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        return None
-                    self._not_empty.wait(left)
+            if not self._wait_for_pending(deadline):
+                return None
             _, _, seq, item = heapq.heappop(self._heap)
-            self._running[seq] = item
-            self._persist("mark item running", lambda store: store.mark_running(seq, now_ms()))
-            self._changed()
-            return item
+            return self._mark_running(seq, item)
 
     def take(self, choose: Callable[[list[QueueItem]], QueueItem | None],
              timeout: float | None = None) -> QueueItem | None:
@@ -133,13 +122,8 @@ class PromptQueue:
         return None to take nothing). For backends that route prompts (runtime/backend.py)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._not_empty:
-            while not self._heap or self._closed:
-                if self._closed:
-                    return None
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return None
-                self._not_empty.wait(left)
+            if not self._wait_for_pending(deadline):
+                return None
             ordered = sorted(self._heap)
             chosen = choose([entry[3] for entry in ordered])
             if chosen is None:
@@ -147,11 +131,25 @@ class PromptQueue:
             entry = next(e for e in ordered if e[3] is chosen)
             self._heap.remove(entry)
             heapq.heapify(self._heap)
-            seq = entry[2]
-            self._running[seq] = chosen
-            self._persist("mark item running", lambda store: store.mark_running(seq, now_ms()))
-            self._changed()
-            return chosen
+            return self._mark_running(entry[2], chosen)
+
+    def _wait_for_pending(self, deadline: float | None) -> bool:
+        """With the lock held: wait until an item is pending (True), or the deadline passes or the
+        queue closes (False)."""
+        while not self._heap or self._closed:
+            if self._closed:
+                return False
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            self._not_empty.wait(left)
+        return True
+
+    def _mark_running(self, seq: int, item: QueueItem) -> QueueItem:
+        self._running[seq] = item
+        self._persist("mark item running", lambda store: store.mark_running(seq, now_ms()))
+        self._changed()
+        return item
 
     def task_done(self, prompt_id: str) -> QueueItem:
         """Drop the running item `prompt_id` and fire `on_change` once.

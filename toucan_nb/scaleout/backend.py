@@ -168,10 +168,6 @@ class RayBackend:
         with self._cond:
             return self._cond.wait_for(lambda: not any(s.restarting for s in self.slots), timeout)
 
-    def worker_of(self, prompt_id: str) -> str | None:
-        """The name of the worker running `prompt_id`, or None."""
-        return next((s.name for s in self.slots if s.running is not None and s.running.prompt_id == prompt_id), None)
-
     # -- start-up --------------------------------------------------------------------------------
     def _connect(self, ray: Any) -> None:
         if ray.is_initialized():
