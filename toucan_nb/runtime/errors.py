@@ -10,6 +10,7 @@
     ├── NotFoundError           an unknown prompt, job, file, user ...
     ├── BadRequestError         malformed client input (carries the HTTP status it maps to)
     └── RuntimeUnavailableError no runtime attached (server extension, 503)
+        └── QueueStoreUnavailableError  the shared queue store cannot hand out numbers (503)
 """
 
 from __future__ import annotations
@@ -160,3 +161,9 @@ class BadRequestError(ToucanError):
 
 class RuntimeUnavailableError(ToucanError):
     """No runtime is attached (the server extension before `%load_ext toucan_nb`)."""
+
+
+class QueueStoreUnavailableError(RuntimeUnavailableError):
+    """The queue store shared with this user's other kernels could not reserve priority numbers
+    (held locked too long, or failing): the prompt is not queued, rather than queued with a number
+    another kernel hands out too."""

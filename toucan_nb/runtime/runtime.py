@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import shutil
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from toucan_nb.runtime import device
 from toucan_nb.runtime.backend import ExecutionBackend
-from toucan_nb.runtime.errors import NotFoundError
+from toucan_nb.runtime.errors import NotFoundError, QueueStoreUnavailableError
 from toucan_nb.runtime.events import EventBus, Executing, NodeFailure, Status, execution_error, now_ms
 from toucan_nb.runtime.executor import PromptExecutor, PromptResult
 from toucan_nb.runtime.folders import Folders
@@ -192,8 +193,6 @@ class Runtime:
         return True
 
     def _open_store(self) -> None:
-        import sqlite3
-
         from toucan_nb.runtime.store import Store, StoreCorruptError, StoreLockedError, StoreVersionError
 
         try:
@@ -236,16 +235,22 @@ class Runtime:
 
     # -- queueing -------------------------------------------------------------------------------
     def allocate_number(self, front: bool = False) -> int:
-        """ComfyUI's priority counter: every POST without `number` advances it, valid or not."""
+        """ComfyUI's priority counter: every POST without `number` advances it, valid or not.
+
+        Raises QueueStoreUnavailableError (503) when the shared store cannot reserve numbers.
+        """
         with self._number_lock:
             if self.store is not None and self._number >= self._number_limit:
                 # Shared with the other runtimes of this folder: a block at a time (store.py).
+                # Counting on in memory here would repeat numbers the other runtimes hand out.
                 try:
-                    self._number = self.store.reserve_numbers(NUMBER_BLOCK, at_least=self._number)
-                    self._number_limit = self._number + NUMBER_BLOCK
-                except Exception:
-                    log.exception("could not reserve priority numbers in the store; counting on in memory")
-                    self._number_limit = self._number + NUMBER_BLOCK
+                    first = self.store.reserve_numbers(NUMBER_BLOCK, at_least=self._number)
+                except sqlite3.Error as exc:
+                    log.warning("could not reserve priority numbers in %s: %s", self.store.path, exc)
+                    raise QueueStoreUnavailableError(
+                        f"the queue store {self.store.path} is busy or failing ({exc}); nothing was "
+                        "queued, try again") from exc
+                self._number, self._number_limit = first, first + NUMBER_BLOCK
             number = self._number
             self._number += 1
         return -number if front else number

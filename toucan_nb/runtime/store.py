@@ -96,6 +96,8 @@ SCHEMA_VERSION = 2
 GATHER_SECONDS = 0.02  # how long the writer thread lets writes gather after the first one
 # How stale a view of other runtimes' commits may be (about as long as their own writes gather).
 CHANGE_CHECK_SECONDS = 0.02
+# How long `reserve_numbers` keeps trying while other runtimes hold the file (a POST /prompt waits).
+RESERVE_PATIENCE = 30.0
 _ID_CHUNK = 500  # ids per "IN (...)" query (SQLite's default limit is 999 parameters)
 
 _SCHEMA = """
@@ -205,6 +207,11 @@ def _process_start(pid: int) -> float | None:
         return None
 
 
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """True when SQLite gave up waiting for another connection's lock."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _chunks(values: list[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(values), _ID_CHUNK):
         yield values[start:start + _ID_CHUNK]
@@ -239,7 +246,7 @@ class Store:
             self._setup()
         except sqlite3.OperationalError as exc:
             self._conn.close()
-            if "locked" in str(exc) or "busy" in str(exc):
+            if _is_busy(exc):
                 raise StoreLockedError(
                     f"{self.path} is locked by another process (a toucan_nb older than this one keeps "
                     f"it to itself while it runs): {exc}") from exc
@@ -608,11 +615,12 @@ class Store:
         self._write(lambda conn: conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                                               "ON CONFLICT (key) DO UPDATE SET value = excluded.value", row))
 
-    def reserve_numbers(self, count: int, at_least: int = 0) -> int:
+    def reserve_numbers(self, count: int, at_least: int = 0, *, patience: float | None = None) -> int:
         """Reserve `count` priority numbers for this runtime alone; returns the first.
 
         The block starts at the shared counter (or `at_least`, if higher), which moves past it, in
-        one transaction: no other runtime gets these numbers.
+        one transaction: no other runtime gets these numbers. Raises sqlite3.OperationalError when
+        the file stays locked for `patience` seconds (default `RESERVE_PATIENCE`), or fails otherwise.
         """
 
         def reserve(conn: sqlite3.Connection) -> int:
@@ -623,9 +631,16 @@ class Store:
             return start
 
         # Not after the queued writes: none of them touches the counter, and a POST /prompt that
-        # reserves must not wait for the writer thread's batch.
-        start: int = self._in_transaction(reserve, after_writes=False)
-        return start
+        # reserves must not wait for the writer thread's batch. Each try waits the busy timeout; a
+        # loaded machine can hold another runtime's commit longer, so try again until `patience`.
+        deadline = time.monotonic() + (RESERVE_PATIENCE if patience is None else patience)
+        while True:
+            try:
+                start: int = self._in_transaction(reserve, after_writes=False)
+                return start
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
 
     def release_numbers(self, next_number: int, reserved_end: int) -> None:
         """Give back the unused numbers `next_number`..`reserved_end`, unless someone reserved after us."""

@@ -192,6 +192,89 @@ def test_priority_numbers_never_repeat_across_runtimes(path: Path) -> None:
         b.close()
 
 
+class HeldLock:
+    """Another connection holding the store's write lock (another runtime's slow commit)."""
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("BEGIN IMMEDIATE")
+        self.lock = threading.Lock()
+        self.released = False
+
+    def release(self) -> None:
+        with self.lock:
+            if not self.released:
+                self.released = True
+                self.conn.execute("COMMIT")
+                self.conn.close()
+
+
+def test_a_reservation_waits_out_a_lock_held_past_the_busy_timeout(path: Path) -> None:
+    store = Store(path, busy_timeout=0.05)
+    held = HeldLock(path)
+    try:
+        releaser = threading.Timer(0.4, held.release)  # eight busy timeouts
+        releaser.start()
+        started = time.monotonic()
+        assert store.reserve_numbers(64, patience=WAIT) == 0
+        assert time.monotonic() - started >= 0.3
+        releaser.join()
+    finally:
+        held.release()
+        store.close()
+
+
+def test_a_reservation_that_runs_out_of_patience_raises_and_takes_nothing(path: Path) -> None:
+    store = Store(path, busy_timeout=0.05)
+    store.reserve_numbers(64)
+    held = HeldLock(path)
+    try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            store.reserve_numbers(64, patience=0.2)
+    finally:
+        held.release()
+    try:
+        assert store.load_counter() == 64
+    finally:
+        store.close()
+
+
+def test_a_runtime_refuses_a_prompt_rather_than_repeat_a_number(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from toucan_nb.runtime import store as store_module
+    from toucan_nb.runtime.errors import QueueStoreUnavailableError, RuntimeUnavailableError
+    from toucan_nb.runtime.runtime import NUMBER_BLOCK, Runtime, RuntimeConfig
+
+    from .executor_nodes import NODES
+
+    monkeypatch.setattr(store_module, "RESERVE_PATIENCE", 0.2)
+    rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), load_builtin_nodes=False))
+    for name, cls in NODES.items():
+        rt.registry.register(name, cls)
+    rt._open_store()  # persisting, its executor never starts: the prompts stay queued
+    assert rt.store is not None
+    rt.store._conn.execute("PRAGMA busy_timeout = 50")
+    graph = {"1": {"class_type": "Const", "inputs": {"value": 1.0}},
+             "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}}
+    try:
+        assert rt.submit(graph).number == 0  # the first block: 0 .. NUMBER_BLOCK - 1
+        rt._number = rt._number_limit  # the block is used up
+        other = Store(rt.store.path)  # another kernel on the same folder reserves next
+        assert other.reserve_numbers(NUMBER_BLOCK) == NUMBER_BLOCK
+        other.close()
+        held = HeldLock(rt.store.path)
+        try:
+            with pytest.raises(QueueStoreUnavailableError, match="nothing was queued") as refused:
+                rt.submit(graph)
+            assert isinstance(refused.value, RuntimeUnavailableError)  # the API answers 503
+        finally:
+            held.release()
+        assert len(rt.queue.pending()) == 1
+        assert rt.submit(graph).number == 2 * NUMBER_BLOCK  # past the other kernel's block
+    finally:
+        rt.stop()
+
+
 def test_a_schema_1_file_is_upgraded_and_its_prompts_taken_over(path: Path) -> None:
     path.parent.mkdir(parents=True)
     conn = sqlite3.connect(path, isolation_level=None)
