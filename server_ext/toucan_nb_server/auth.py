@@ -35,7 +35,7 @@ the ``_xsrf`` argument where no header can be set, as for the WebSocket upgrade)
 Requests authenticated by a token (``Authorization`` header, ``?token=``) need no XSRF token: a
 foreign page cannot make the browser add them. ``Origin``, when present, must still match ``Host``
 (or ``allow_origin``) on cookie-authenticated requests. The official frontend does not know about
-Jupyter's token: the index page it loads carries a script that adds it (`frontend.XSRF_SCRIPT`).
+Jupyter's token: the index page it loads carries a script that adds it (`index_page.XSRF_SCRIPT`).
 
 The token comparison is the server's own: tornado's double-submit check in a plain Jupyter
 server; in a JupyterHub single-user server (which replaces the handlers' ``xsrf_token`` with one

@@ -280,7 +280,7 @@ class ToucanHttpHandler(_KernelResolver):
             return
         file = self._frontend_file()
         if file is not None and file.kind == "index":
-            serve_index(self, self._frontend.index_path, waiting=not self._has_kernel())
+            serve_index(self, self._frontend.index_path, prefix=self.target().prefix, waiting=not self._has_kernel())
             return
         if file is not None:
             await self._frontend.serve(self, file)

@@ -118,7 +118,7 @@ def test_token_login_then_ui_boots_once_a_kernel_attaches(lab: JupyterLab, new_p
     page.wait_for_function(NO_NOTICE_AND_READY_JS, timeout=BOOT_TIMEOUT_MS)
     page.wait_for_function(WS_OPEN_JS, timeout=15_000)
     assert page.evaluate("() => window.app.api.api_base") == lab.base_url + "toucan"
-    # The page's script (server_ext frontend.XSRF_SCRIPT) adds Jupyter's XSRF token to the socket URL.
+    # The page's script (server_ext index_page.XSRF_SCRIPT) adds Jupyter's XSRF token to the socket URL.
     assert [url.partition("?")[0] for url in log.websockets] == [f"ws://127.0.0.1:{lab.port}{lab.base_url}toucan/ws"]
     assert all("_xsrf=" in url.partition("?")[2] for url in log.websockets), log.websockets
     assert unexpected_errors(log, toucan) == []
@@ -151,6 +151,42 @@ def test_ui_queues_a_graph_that_runs_in_the_kernel(lab: JupyterLab, toucan_kerne
     assert json.loads(kernel_execute(lab.channels_url(toucan_kernel), probe)) == {"status": "success", "file": True}
     assert unexpected_errors(log, toucan) == []
 
+
+
+# Root URLs as the frontend builds them (docs/frontend.md §2.4), set the ways it sets them; each
+# resolves to the URL it was sent to and whether it loaded.
+ROOT_URLS_JS = """async () => {
+    const load = (img) => new Promise((done) => {
+        img.onload = () => done([img.src, true]);
+        img.onerror = () => done([img.src, false]);
+    });
+    const frame = new Image();
+    frame.src = "/assets/images/favicon_progress_16x16/frame_3.png";
+    const logo = document.createElement("img");
+    logo.setAttribute("src", "/assets/images/comfy-logo-mono.svg");
+    const icon = document.querySelector("link[rel~='icon']");
+    icon.href = "/assets/images/favicon_progress_16x16/frame_4.png";
+    return {images: await Promise.all([load(frame), load(logo)]), icon: icon.href};
+}"""
+
+
+def test_root_urls_load_under_the_prefix_and_keep_the_xsrf_cookie(lab: JupyterLab, toucan_kernel: str,
+                                                                   new_page) -> None:
+    # Sent to the origin's root they would reach Jupyter's 404 page, which replaces the _xsrf cookie
+    # and so gets the UI's requests then on their way refused (server_ext index_page).
+    toucan = lab.url + "toucan/"
+    page, log = new_page()
+    boot(page, toucan + f"?token={lab.token}")
+    xsrf_before = page.evaluate("() => document.cookie.match(/_xsrf=([^;]*)/)[1]")
+    assert page.evaluate(ROOT_URLS_JS) == {
+        "images": [[toucan + "assets/images/favicon_progress_16x16/frame_3.png", True],
+                   [toucan + "assets/images/comfy-logo-mono.svg", True]],
+        "icon": toucan + "assets/images/favicon_progress_16x16/frame_4.png",
+    }
+    assert page.evaluate("() => document.cookie.match(/_xsrf=([^;]*)/)[1]") == xsrf_before
+    outside = [url for url in log.requests if url.startswith(lab.origin) and not url.startswith(toucan)]
+    assert outside == []
+    assert unexpected_errors(log, toucan) == []
 
 # A node that reports step 1 of 4 with a preview, then holds until the test has seen that in the
 # widget and creates the go file (a handshake, not a sleep); then it finishes.

@@ -8,10 +8,11 @@ from pathlib import Path
 
 from tornado.testing import AsyncHTTPTestCase
 from tornado.web import Application, RequestHandler
-from toucan_nb_server.index_page import XSRF_SCRIPT, serve_index
+from toucan_nb_server.index_page import XSRF_SCRIPT, root_url_script, serve_index
 from toucan_nb_server.waiting_page import ATTACHED_PATH, WAITING_NOTICE, with_notice
 
 PAGE = "<html><head><title>ComfyUI</title></head><body></body></html>"
+SCRIPTS = XSRF_SCRIPT + root_url_script("/user/a/toucan/")
 
 
 class IndexPageTest(AsyncHTTPTestCase):
@@ -23,7 +24,8 @@ class IndexPageTest(AsyncHTTPTestCase):
 
         class Page(RequestHandler):
             def get(self, name: str) -> None:
-                serve_index(self, str(Path(folder, name)), waiting=self.get_argument("waiting", "") == "1")
+                serve_index(self, str(Path(folder, name)), prefix="/user/a/toucan/",
+                            waiting=self.get_argument("waiting", "") == "1")
 
         return Application([(r"/([^/]+)", Page)], xsrf_cookies=True, cookie_secret="test")
 
@@ -35,13 +37,13 @@ class IndexPageTest(AsyncHTTPTestCase):
         response = self.fetch("/index.html?waiting=1")
         assert response.code == 200
         assert response.body.decode() == (
-            "<html><head>" + XSRF_SCRIPT + "<title>ComfyUI</title>" + WAITING_NOTICE + "</head><body></body></html>")
+            "<html><head>" + SCRIPTS + "<title>ComfyUI</title>" + WAITING_NOTICE + "</head><body></body></html>")
         assert response.headers["Cache-Control"] == "no-cache" and response.headers["Expires"] == "0"
         assert response.headers["Content-Type"] == "text/html; charset=utf-8"
 
     def test_attached_page_has_only_the_script(self) -> None:
         assert self.fetch("/index.html").body.decode() == (
-            "<html><head>" + XSRF_SCRIPT + "<title>ComfyUI</title></head><body></body></html>")
+            "<html><head>" + SCRIPTS + "<title>ComfyUI</title></head><body></body></html>")
 
     def test_the_page_sets_the_xsrf_cookie_and_holds_no_token(self) -> None:
         response = self.fetch("/index.html")
@@ -53,7 +55,7 @@ class IndexPageTest(AsyncHTTPTestCase):
         assert not [c for c in again.headers.get_list("Set-Cookie") if c.startswith("_xsrf=")]
 
     def test_a_page_without_head_gets_them_first(self) -> None:
-        assert self.fetch("/bare.html?waiting=1").body.decode() == WAITING_NOTICE + XSRF_SCRIPT + "<p>no head</p>"
+        assert self.fetch("/bare.html?waiting=1").body.decode() == WAITING_NOTICE + SCRIPTS + "<p>no head</p>"
 
 
 def test_the_notice_polls_the_path_the_extension_answers() -> None:
@@ -65,3 +67,9 @@ def test_the_script_adds_the_token_to_fetch_xhr_and_websocket() -> None:
     for hook in ("window.fetch = ", "XMLHttpRequest.prototype.send = ", "window.WebSocket = "):
         assert hook in XSRF_SCRIPT
     assert '"X-XSRFToken"' in XSRF_SCRIPT and 'searchParams.set("_xsrf"' in XSRF_SCRIPT
+
+
+def test_the_root_url_script_holds_the_prefix_as_a_literal_that_cannot_close_the_script() -> None:
+    assert 'var PREFIX = "/user/a/toucan/";' in root_url_script("/user/a/toucan/")
+    hostile = root_url_script("/toucan/kernels/</script><script>alert(1)</script>/")
+    assert hostile.count("</script>") == 1 and "\\u003c/script>" in hostile
