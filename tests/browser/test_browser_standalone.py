@@ -6,20 +6,28 @@
   because serve has no prefix flag): `/toucan` redirects to `/toucan/`, the UI boots there and
   every URL it builds stays under the prefix;
 * a graph of core nodes built and queued from the page runs, and the SaveImage node shows the PNG
-  that `/api/view` serves.
+  that `/api/view` serves;
+* the SDXL Turbo template, opened from the server's `templates/` as the templates dialog opens it,
+  runs from the Run button on a random-weight SDXL checkpoint (the built-in diffusion engine).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import urllib.parse
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.checkpoints import sdxl_checkpoint_with_vae
+
 from .servers import Standalone, SubPath
 from .support import (
+    DONE_JS,
     QUIET_SETTINGS,
+    SAVE_IMAGE_JS,
+    SAVE_IMAGE_LOADED_JS,
     WS_OPEN_JS,
     boot,
     check_shown_image,
@@ -119,3 +127,54 @@ def test_frontend_boots_under_subpath(subpath: SubPath, new_page) -> None:
                and not u.startswith(subpath.url) and u != subpath.origin + "/toucan"
                and not urllib.parse.urlsplit(u).path.startswith("/assets/images/")]
     assert outside == []
+
+
+# Opens a template as the templates dialog does (its JSON from `templates/`, then loadGraphData),
+# makes the latent smaller for the CPU as a user edits a widget, and records the execution events.
+OPEN_TEMPLATE_JS = """async ([name, size]) => {
+  window.__toucanEvents = [];
+  for (const type of ['execution_start', 'progress', 'executed', 'execution_success', 'execution_error']) {
+    window.app.api.addEventListener(type, (e) => window.__toucanEvents.push({type, detail: e.detail}));
+  }
+  const response = await fetch('templates/' + name + '.json');
+  await window.app.loadGraphData(await response.json());
+  const latent = window.app.graph._nodes.find((n) => n.type === 'EmptyLatentImage');
+  for (const widget of latent.widgets) {
+    if (widget.name === 'width' || widget.name === 'height') { widget.value = size; }
+  }
+  return window.app.graph._nodes.map((n) => n.type).sort();
+}"""
+SDXL_TURBO_TYPES = ["CLIPTextEncode", "CLIPTextEncode", "CheckpointLoaderSimple", "EmptyLatentImage", "KSamplerSelect",
+                    "MarkdownNote", "SDTurboScheduler", "SamplerCustom", "SaveImage", "VAEDecode"]
+
+
+def test_sdxl_turbo_template_runs_from_the_run_button(standalone: Standalone, new_page) -> None:
+    # The template names its checkpoint; a user drops a file of that name into models/checkpoints.
+    checkpoints = os.path.join(standalone.base_dir, "models", "checkpoints")
+    os.makedirs(checkpoints, exist_ok=True)
+    os.symlink(sdxl_checkpoint_with_vae(), os.path.join(checkpoints, "sd_xl_turbo_1.0_fp16.safetensors"))
+    assert fetch("POST", standalone.url + "api/settings", QUIET_SETTINGS).status == 200
+    page, log = new_page()
+    boot(page, standalone.url)
+    page.wait_for_function(WS_OPEN_JS, timeout=15_000)
+
+    assert page.evaluate(OPEN_TEMPLATE_JS, ["sdxlturbo_example", 256]) == SDXL_TURBO_TYPES
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_function(DONE_JS, timeout=240_000)
+    events = page.evaluate("() => window.__toucanEvents")
+    kinds = [e["type"] for e in events]
+    assert "execution_error" not in kinds, [e for e in events if e["type"] == "execution_error"]
+    assert kinds[0] == "execution_start" and kinds[-1] == "execution_success", kinds
+    assert "progress" in kinds  # the sampler's one step
+
+    (image,) = next(e["detail"] for e in events if e["type"] == "executed")["output"]["images"]
+    page.wait_for_function(SAVE_IMAGE_LOADED_JS, timeout=30_000)
+    shown = page.evaluate(SAVE_IMAGE_JS)
+    assert shown["src"].startswith(standalone.url + "api/view?filename=" + image["filename"])
+    assert (shown["width"], shown["height"]) == (256, 256)
+    from PIL import Image, ImageStat
+
+    with Image.open(io.BytesIO(fetch("GET", shown["src"]).body)) as png:
+        assert png.size == (256, 256)
+        assert max(ImageStat.Stat(png.convert("RGB")).stddev) > 5, "the decoded image is flat"
+    assert unexpected_errors(log, standalone.url) == []

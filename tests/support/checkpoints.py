@@ -404,6 +404,17 @@ def sdxl_checkpoint(directory: Path | None = None) -> Path:
     return path
 
 
+def sdxl_checkpoint_with_vae(directory: Path | None = None) -> Path:
+    """`sdxl_checkpoint` plus a KL-f8 autoencoder under `first_stage_model.` (~0.6 GB), for graphs
+    that decode with the checkpoint's own VAE (an SDXL template run from the browser). Its UNet and
+    text encoders are those of `sdxl_checkpoint`: the same stream, with the VAE drawn after them."""
+    path = (directory or cache_dir()) / f"toucan-test-sdxl-vae-v{GENERATOR_VERSION}.safetensors"
+    if not path.exists():
+        tensors = build_state_dict([*sdxl_layout(), *vae_layout()], SDXL_SEED, np.dtype(np.float16),
+                                   SD15_OUT_SCALE)
+        _write(path, tensors, {"generator": f"toucan_nb tests v{GENERATOR_VERSION}"})
+    return path
+
 # -- full-size layouts (keys and shapes only, for detection tests) ----------------------------------
 
 FULL_UNETS = {

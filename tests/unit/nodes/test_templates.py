@@ -3,9 +3,11 @@ built-in library has, and the SDXL base + refiner template runs end to end on th
 
 The templates are UI-format workflows (PrimitiveNode widgets, notes); they go through the notebook
 API's UI -> API conversion, as the frontend's own conversion would produce them, with sizes and
-steps made small for the CPU. The SD1.5 text-to-image graph is the frontend's built-in default
-workflow (covered by the "default" case of test_workflow_goldens.py); the template packages that
-match the current frontend no longer carry a copy of it.
+steps made small for the CPU. The SD1.5 text-to-image graph, the default workflow of older
+frontends, is the "default" case of test_workflow_goldens.py; the template packages that match the
+current frontend no longer carry a copy of it, and frontend 1.58's own default workflow is Z-Image
+Turbo (a model family the built-in engine does not have). The browser runs the SDXL Turbo template
+on an SDXL checkpoint (tests/browser/test_browser_standalone.py).
 """
 
 from __future__ import annotations
