@@ -9,20 +9,27 @@ the prompt it submits (never to the user's `Workflow`):
 `ToucanCapture` is an ordinary V1 node class: OUTPUT_NODE (so it is an execution root),
 INPUT_IS_LIST (so it receives the whole list of values the output produced, list outputs and
 mapped nodes included), `RETURN_TYPES = ()` and no `ui` (so history and the wire show nothing).
-It hands its input to a `CaptureStore` under (prompt_id, node_id). The prompt_id arrives as the
-constant input `prompt_key`, which also makes the node's cache signature differ on every
-submission, and IS_CHANGED returns NaN as well: the capture always runs, while its upstream may be
-served from cache (docs/execution.md §1.6, §4.2).
+It hands its input back to the submitter (`RunHooks.hand_back`): the values travel with the
+prompt's result (`PromptResult.handed_back`, also from a scale-out worker in another process), and
+the runtime gives them to its `hand_back_sink`, a `CaptureStore`, under (prompt_id, node_id), before
+the prompt's future resolves. The constant input `prompt_key` (the prompt_id) makes the node's
+cache signature differ on every submission, and IS_CHANGED returns NaN as well: the capture always
+runs, while its upstream may be served from cache (docs/execution.md §1.6, §4.2).
 
 The store keeps values only for prompts a notebook announced (`expect`), so the class appearing in
-the web UI's node list cannot make it grow. The executor thread calls `put`; the handle that owns
-the prompt calls `take`. Every method is thread-safe.
+the web UI's node list cannot make it grow. The thread that finishes a prompt calls `put_all`; the
+handle that owns the prompt calls `take`. Every method is thread-safe.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from toucan_nb.runtime.context import get_executing_context
+
+if TYPE_CHECKING:
+    from toucan_nb.runtime.runtime import Runtime
 
 CAPTURE_CLASS_TYPE = "ToucanCapture"
 
@@ -48,6 +55,14 @@ class CaptureStore:
             slot[node_id] = values
             return True
 
+    def put_all(self, prompt_id: str, values: dict[str, list[Any]]) -> None:
+        """Store every capture of a finished prompt (`Runtime.hand_back_sink`); nothing is kept
+        when no notebook expects it."""
+        with self._lock:
+            slot = self._values.get(prompt_id)
+            if slot is not None:
+                slot.update(values)
+
     def take(self, prompt_id: str) -> dict[str, list[Any]]:
         """Every capture of `prompt_id`, forgetting them (and the prompt)."""
         with self._lock:
@@ -58,48 +73,49 @@ class CaptureStore:
             return list(self._values)
 
 
-def capture_node_class(store: CaptureStore) -> type:
-    """A `ToucanCapture` node class writing into `store`."""
+class ToucanCapture:
+    """Hands its input to the notebook cell that queued the prompt (see the module docstring)."""
 
-    class ToucanCapture:
-        DESCRIPTION = ("Hands a value to the notebook cell that queued the prompt. Added by "
-                       "toucan_nb's Workflow.run/queue; in the web UI it does nothing.")
-        CATEGORY = "toucan_nb/internal"
-        RETURN_TYPES = ()
-        FUNCTION = "capture"
-        OUTPUT_NODE = True
-        INPUT_IS_LIST = True
-        capture_store = store
+    DESCRIPTION = ("Hands a value to the notebook cell that queued the prompt. Added by "
+                   "toucan_nb's Workflow.run/queue; in the web UI it does nothing.")
+    CATEGORY = "toucan_nb/internal"
+    RETURN_TYPES = ()
+    FUNCTION = "capture"
+    OUTPUT_NODE = True
+    INPUT_IS_LIST = True
 
-        @classmethod
-        def INPUT_TYPES(cls) -> dict[str, Any]:
-            return {
-                "required": {
-                    "value": ("*", {"tooltip": "The output to hand to the notebook."}),
-                    "prompt_key": ("STRING", {"default": "", "tooltip": "The prompt_id it belongs to."}),
-                },
-                "hidden": {"unique_id": "UNIQUE_ID"},
-            }
+    @classmethod
+    def INPUT_TYPES(cls) -> dict[str, Any]:
+        return {
+            "required": {
+                "value": ("*", {"tooltip": "The output to hand to the notebook."}),
+                "prompt_key": ("STRING", {"default": "", "tooltip": "The prompt_id it belongs to."}),
+            },
+            "hidden": {"unique_id": "UNIQUE_ID"},
+        }
 
-        @classmethod
-        def IS_CHANGED(cls, **kwargs: Any) -> float:
-            return float("nan")
+    @classmethod
+    def IS_CHANGED(cls, **kwargs: Any) -> float:
+        return float("nan")
 
-        def capture(self, value: list[Any], prompt_key: list[str], unique_id: list[str]) -> tuple[()]:
-            # INPUT_IS_LIST: every input arrives as the list of its per-call values.
-            store.put(str(prompt_key[0]), str(unique_id[0]), list(value))
-            return ()
-
-    return ToucanCapture
+    def capture(self, value: list[Any], prompt_key: list[str], unique_id: list[str]) -> tuple[()]:
+        # INPUT_IS_LIST: every input arrives as the list of its per-call values.
+        context = get_executing_context()
+        if context is not None and context.hooks is not None:
+            context.hooks.hand_back(str(unique_id[0]), list(value))
+        return ()
 
 
-def install_capture(registry: Any) -> CaptureStore:
-    """Register `ToucanCapture` in a `NodeRegistry` unless it is there; return its store."""
-    existing = registry.find(CAPTURE_CLASS_TYPE)
-    store = getattr(existing, "capture_store", None)
-    if isinstance(store, CaptureStore):
-        return store
-    store = CaptureStore()
-    registry.register(CAPTURE_CLASS_TYPE, capture_node_class(store), display_name="Notebook Capture (toucan_nb)",
-                      python_module="custom_nodes.toucan_nb")
+def install_capture(runtime: Runtime) -> CaptureStore:
+    """Register `ToucanCapture` in the runtime's registry and make a `CaptureStore` receive what the
+    runtime's prompts hand back, unless done already; return that store."""
+    sink = runtime.hand_back_sink
+    store = getattr(sink, "__self__", None)
+    if not isinstance(store, CaptureStore):
+        store = CaptureStore()
+        runtime.hand_back_sink = store.put_all
+    if runtime.registry.find(CAPTURE_CLASS_TYPE) is not ToucanCapture:
+        # process_local: a scale-out backend makes sure its workers have it (they import it).
+        runtime.registry.register(CAPTURE_CLASS_TYPE, ToucanCapture, display_name="Notebook Capture (toucan_nb)",
+                                  python_module="custom_nodes.toucan_nb", process_local=True)
     return store

@@ -296,7 +296,7 @@ def queue_workflow(workflow: Workflow, targets: Iterable[Output | WorkflowNode],
         from toucan_nb.notebook.session import get_runtime
 
         runtime = get_runtime()
-    store = install_capture(runtime.registry)
+    store = install_capture(runtime)
     workflow.bind_specs(runtime.registry)
     prompt_id = str(uuid.uuid4())
     plan = plan_prompt(workflow, tuple(targets), prompt_id)

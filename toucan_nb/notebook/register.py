@@ -58,7 +58,7 @@ def register(cls: T, *, name: str | None = None, display_name: str | None = None
     class_type = name or default_name
     cls.RELATIVE_PYTHON_MODULE = PYTHON_MODULE  # type: ignore[attr-defined]
     runtime.registry.register(class_type, cls, display_name=display_name or default_display,
-                              python_module=PYTHON_MODULE)
+                              python_module=PYTHON_MODULE, process_local=True)
     return cls
 
 

@@ -121,7 +121,7 @@ def attach(runtime: Runtime) -> None:
     """Give `runtime` what the notebook API needs from it: the capture node class (idempotent)."""
     from toucan_nb.notebook.capture import install_capture
 
-    install_capture(runtime.registry)
+    install_capture(runtime)
 
 
 def _check_same_config(runtime: Runtime, config: dict[str, Any]) -> None:

@@ -32,6 +32,10 @@ class RunHooks(Protocol):
     def send_text(self, node_id: str, text: str) -> None:
         """Send a TEXT frame for `node_id`."""
 
+    def hand_back(self, node_id: str, values: list[Any]) -> None:
+        """Give `values` to whoever queued the prompt, with its result (`PromptResult.handed_back`):
+        how the notebook's capture nodes return tensors, also from a scale-out worker."""
+
 
 class ExecutionContext:
     """The running node (a plain slotted class: it is created for every node call)."""

@@ -58,6 +58,8 @@ class PromptResult:
     success: bool
     messages: list[list[Any]] = field(default_factory=list)
     interrupted: bool = False
+    # Values nodes handed back to the submitter (`RunHooks.hand_back`), by node id; never in history.
+    handed_back: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def status_str(self) -> str:
@@ -97,6 +99,7 @@ class _Run:
         self.progress = ProgressRegistry(prompt_id, self.dynprompt, self.bus, self.client_id)
         self.messages: list[list[Any]] = []
         self.ui_outputs: dict[str, dict[str, Any]] = {}
+        self.handed_back: dict[str, list[Any]] = {}
         self.executed: set[str] = set()
         self.pending_async: dict[str, list[Any]] = {}
         self.pending_subgraph: dict[str, list[tuple[bool, Any]]] = {}
@@ -164,6 +167,9 @@ class _Run:
 
     def send_text(self, node_id: str, text: str) -> None:
         self.bus.publish(ev.ProgressText(node_id=node_id, text=text, prompt_id=self.prompt_id, client_id=None))
+
+    def hand_back(self, node_id: str, values: list[Any]) -> None:
+        self.handed_back[node_id] = values
 
 
 class _BlockNotice:
@@ -280,7 +286,7 @@ class PromptExecutor:
         sweep()  # forget signatures nothing refers to any more (amortised)
         outputs = {k: v["output"] for k, v in run.ui_outputs.items()}
         meta = {k: v["meta"] for k, v in run.ui_outputs.items()}
-        return PromptResult(outputs, meta, failure is None, run.messages, interrupted)
+        return PromptResult(outputs, meta, failure is None, run.messages, interrupted, run.handed_back)
 
     async def _run_graph(self, run: _Run, prompt: dict[str, Any],
                          execute_outputs: list[str]) -> _Failure | CycleReport | None:

@@ -32,12 +32,21 @@ class NodeRegistry:
         self._lock = threading.Lock()
         self.version = 0  # bumped on every change, so callers can cache derived data
         self._serials: dict[str, int] = {}  # class_type -> the registration that put its class there
+        self._process_local: set[str] = set()
 
     def register(self, class_type: str, cls: type, display_name: str | None = None,
-                 python_module: str | None = None) -> None:
-        """Add or replace a node class."""
+                 python_module: str | None = None, *, process_local: bool = False) -> None:
+        """Add or replace a node class.
+
+        `process_local`: the class exists only in this process (defined in a notebook cell), so a
+        scale-out backend ships it to its workers (`process_local_classes`).
+        """
         with self._lock:
             self._classes[class_type] = cls
+            if process_local:
+                self._process_local.add(class_type)
+            else:
+                self._process_local.discard(class_type)
             self.version += 1
             self._serials[class_type] = self.version
             if display_name is not None:
@@ -52,6 +61,7 @@ class NodeRegistry:
     def unregister(self, class_type: str) -> None:
         with self._lock:
             self._classes.pop(class_type, None)
+            self._process_local.discard(class_type)
             self._display_names.pop(class_type, None)
             self._modules.pop(class_type, None)
             self.version += 1
@@ -64,6 +74,13 @@ class NodeRegistry:
 
     def __len__(self) -> int:
         return len(self._classes)
+
+    def process_local_classes(self) -> dict[str, tuple[type, str | None, str]]:
+        """class_type -> (class, display name, python module) of every class registered with
+        `process_local`."""
+        with self._lock:
+            return {ct: (self._classes[ct], self._display_names.get(ct), self._modules[ct])
+                    for ct in self._process_local}
 
     def serial(self, class_type: str) -> int:
         """Which registration of `class_type` is current: re-registering a class changes it, so

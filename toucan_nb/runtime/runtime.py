@@ -20,7 +20,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -142,6 +142,8 @@ class Runtime:
         self.started = False
         # Set by a host before start() to run prompts elsewhere (runtime/backend.py); None: here.
         self.backend: ExecutionBackend | None = None
+        # Receives each finished prompt's handed-back values (the notebook's capture store), if set.
+        self.hand_back_sink: Callable[[str, dict[str, list[Any]]], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
     # The host assembles a runtime with nodes and ComfyUI's modules around these three steps
@@ -433,6 +435,8 @@ class Runtime:
         entry = HistoryEntry(prompt=item, outputs=result.outputs, meta=result.meta, status_str=result.status_str,
                              completed=result.success, messages=result.messages)
         self.history.add(entry)
+        if result.handed_back and self.hand_back_sink is not None:
+            self.hand_back_sink(item.prompt_id, result.handed_back)
         self.queue.task_done(item.prompt_id)
         self.events.publish(Executing(node=None, prompt_id=item.prompt_id, client_id=item.extra_data.get("client_id")))
         with self._futures_lock:

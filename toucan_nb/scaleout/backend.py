@@ -85,6 +85,7 @@ class RayBackend:
         self._runtime: Runtime | None = None
         self._cond = threading.Condition()
         self._retries: list[_Retry] = []
+        self._shipped: tuple[int, dict[str, bytes]] = (-1, {})  # registry version, pickled classes
         self._skipped: dict[str, int] = {}
         self.lookahead = routing.LOOKAHEAD  # 0: first come, first served (bench/bench_scaleout.py)
         self._stopping = threading.Event()
@@ -261,6 +262,25 @@ class RayBackend:
                                   name="toucan-ray-run", daemon=True)
         thread.start()
 
+    def _process_local_classes(self, runtime: Runtime) -> dict[str, bytes]:
+        """The node classes only this process has (notebook cells), pickled for the workers: by
+        value where they cannot be imported (cloudpickle), by reference otherwise. Cached per
+        registry version; every prompt carries them all (a node may expand into any of them)."""
+        with self._cond:
+            version, blobs = self._shipped
+        if version != runtime.registry.version:
+            cloudpickle = require_ray().cloudpickle
+            blobs = {}
+            for class_type, entry in runtime.registry.process_local_classes().items():
+                try:
+                    blobs[class_type] = cloudpickle.dumps(entry)
+                except Exception as exc:  # boundary: anything a class body may hold
+                    log.warning("node class %s cannot be sent to the Ray workers (%s); prompts that use it "
+                                "fail there", class_type, exc)
+            with self._cond:
+                self._shipped = (runtime.registry.version, blobs)
+        return blobs
+
     # -- one running prompt ----------------------------------------------------------------------
     def _follow(self, slot: _WorkerSlot, item: QueueItem, attempt: int, messages: list[list[Any]]) -> None:
         ray = require_ray()
@@ -269,7 +289,8 @@ class RayBackend:
         extra = {**item.extra_data, **item.sensitive}
         result: PromptResult | None = None
         try:
-            stream = slot.actor.run.remote(item.prompt_id, item.prompt, extra, item.outputs_to_execute, attempt)
+            stream = slot.actor.run.remote(item.prompt_id, item.prompt, extra, item.outputs_to_execute, attempt,
+                                           self._process_local_classes(runtime))
             for expected, ref in enumerate(stream):
                 batch = pickle.loads(ray.get(ref))  # plain pickle: see worker.EventBatch
                 if (batch.prompt_id, batch.attempt, batch.seq) != (item.prompt_id, attempt, expected):
@@ -281,6 +302,17 @@ class RayBackend:
             if result is None:
                 raise RuntimeError(f"{slot.name} ended prompt {item.prompt_id} without a result")
             slot.models = slot.models | routing.model_keys(item.prompt)
+        except ray.exceptions.RayTaskError as exc:
+            # The worker is alive and raised outside any node (node errors arrive as events): what
+            # the local executor thread records as an internal error, with the cause named here, since
+            # the worker's log is on another machine. Not retried: it would fail the same way.
+            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+            log.error("prompt %s failed on %s: %s", item.prompt_id, slot.name, exc)
+            failure = NodeFailure("", f"internal error on Ray worker {slot.name}: {type(cause).__name__}: {cause}\n",
+                                  type(cause).__name__)
+            event = execution_error(item.prompt_id, failure, client_id=item.extra_data.get("client_id"))
+            runtime.events.publish(event)
+            result = PromptResult({}, {}, False, [[event.name, event.data()]])
         except Exception as exc:  # the worker died, or the stream broke
             lost = self._lost_worker_error(slot, item, exc)
             messages = [*messages, lost]

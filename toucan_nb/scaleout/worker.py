@@ -18,6 +18,8 @@ instead of letting it run on unseen.
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import pickle
 import threading
@@ -31,6 +33,8 @@ from toucan_nb.runtime import events as ev
 from toucan_nb.runtime.executor import PromptResult
 from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
 from toucan_nb.scaleout.routing import model_keys
+
+log = logging.getLogger(__name__)
 
 FLUSH_S = 0.005  # a batch waits at most this long for more events
 BATCH_MAX = 512  # ... or until it holds this many
@@ -68,6 +72,7 @@ class Worker:
         assemble(self.runtime)
         self.executor = self.runtime.executor
         self.models: set[str] = set()
+        self._installed: dict[str, bytes] = {}  # process-local classes from the driver, as pickled
         self._cond = threading.Condition()
         self._buffer: list[ev.Event] = []
         self._urgent = False
@@ -87,9 +92,13 @@ class Worker:
                 "running": self._running}
 
     def run(self, prompt_id: str, prompt: dict[str, Any], extra_data: dict[str, Any], outputs: list[str],
-            attempt: int = 1) -> Iterator[bytes]:
-        """Execute one prompt, yielding its events in pickled `EventBatch`es and finally its result."""
+            attempt: int = 1, classes: dict[str, bytes] | None = None) -> Iterator[bytes]:
+        """Execute one prompt, yielding its events in pickled `EventBatch`es and finally its result.
+
+        `classes`: the driver's process-local node classes (`RayBackend._process_local_classes`).
+        """
         self.renew_lease()
+        self._install_classes(classes or {})
         self._running = prompt_id
         box: dict[str, Any] = {}
         done = threading.Event()
@@ -123,7 +132,7 @@ class Worker:
             if "error" in box:
                 raise box["error"]
             self.models |= model_keys(prompt)
-            yield pickle.dumps(EventBatch(prompt_id, attempt, seq, rest, box["result"]), protocol=5)
+            yield self._last_batch(EventBatch(prompt_id, attempt, seq, rest, box["result"]))
         finally:
             self._running = None
             self._apply_deferred_free()
@@ -144,6 +153,30 @@ class Worker:
         self._lease_deadline = time.monotonic() + self._lease_s
 
     # -- inside the worker -----------------------------------------------------------------------
+    def _install_classes(self, classes: dict[str, bytes]) -> None:
+        """Register the driver's process-local classes that are new or changed. Only those: a
+        registration starts a new cache generation for that class (`NodeRegistry.serial`)."""
+        for class_type, blob in classes.items():
+            if self._installed.get(class_type) == blob:
+                continue
+            cls, display_name, python_module = pickle.loads(blob)
+            self.runtime.registry.register(class_type, cls, display_name, python_module, process_local=True)
+            self._installed[class_type] = blob
+
+    @staticmethod
+    def _last_batch(batch: EventBatch) -> bytes:
+        """The pickled last batch. Handed-back values that cannot be pickled (a cell captured an
+        output holding a lock or an open file) are dropped: the cell then reports that output as
+        missing, and the prompt's other results still arrive."""
+        try:
+            return pickle.dumps(batch, protocol=5)
+        except Exception as exc:  # boundary: whatever a node handed back
+            assert batch.result is not None
+            log.warning("prompt %s: values handed back to the driver cannot be pickled (%s); dropped",
+                        batch.prompt_id, exc)
+            batch.result = dataclasses.replace(batch.result, handed_back={})
+            return pickle.dumps(batch, protocol=5)
+
     def _collect(self, event: ev.Event) -> None:
         # Publishing thread (the prompt's): hand over only.
         with self._cond:

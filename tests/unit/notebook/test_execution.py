@@ -134,7 +134,7 @@ def test_validation_errors_raise_before_anything_is_queued(runtime, nodes, opts)
     assert "value_bigger_than_max" in str(info.value.node_errors)
     assert str(info.value).splitlines() == ["Prompt outputs failed validation",
                                             f"Number (node {number.node.id}): value: Value 5000 bigger than max of 1000"]
-    assert install_capture(runtime.registry).pending_prompts() == []
+    assert install_capture(runtime).pending_prompts() == []
 
 
 def test_queue_gives_a_handle_with_status_wait_and_timeout(nodes, opts, gate):
@@ -194,13 +194,13 @@ def test_keyboard_interrupt_while_waiting_cancels_the_prompt(nodes, opts, gate, 
 
 
 def test_captures_are_handed_over_and_forgotten(runtime, nodes, opts):
-    store = install_capture(runtime.registry)
+    store = install_capture(runtime)
     nodes.Add(a=1, b=1).run(**opts)
     assert store.pending_prompts() == []
 
 
 def test_a_capture_node_queued_by_someone_else_keeps_nothing(runtime):
-    store = install_capture(runtime.registry)
+    store = install_capture(runtime)
     prompt = {"1": {"class_type": "Number", "inputs": {"value": 1}},
               "2": {"class_type": CAPTURE_CLASS_TYPE, "inputs": {"value": ["1", 0], "prompt_key": "web-ui"}}}
     entry = runtime.run(prompt, timeout=TIMEOUT)

@@ -124,3 +124,14 @@ def test_classes_that_break_the_contract_are_refused(runtime, broken, message):
     assert broken.__name__ not in runtime.registry
     with pytest.raises(TypeError, match="class"):
         register(lambda: None, runtime=runtime)  # type: ignore[arg-type]
+
+
+def test_cell_classes_are_process_local_and_a_pack_registration_is_not(runtime):
+    # Scale-out ships process-local classes to its workers (docs/scale-out.md §2).
+    cls = register(make_class(), name="NbLocal", runtime=runtime)
+    assert runtime.registry.process_local_classes()["NbLocal"] == (cls, None, "custom_nodes.notebook")
+    runtime.registry.register("NbLocal", make_class(5))  # the same name, now from a pack
+    assert "NbLocal" not in runtime.registry.process_local_classes()
+    register(make_class(), name="NbGone", runtime=runtime)
+    runtime.registry.unregister("NbGone")
+    assert "NbGone" not in runtime.registry.process_local_classes()

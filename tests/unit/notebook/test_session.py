@@ -20,6 +20,7 @@ class FakeRuntime:
     def __init__(self, config):
         self.config = config
         self.registry = NodeRegistry()
+        self.hand_back_sink = None
         self.started = self.stopped = False
         FakeRuntime.created.append(self)
 
