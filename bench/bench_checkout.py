@@ -33,8 +33,8 @@ import websocket
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.checkout.test_real_checkout import Server  # noqa: E402 (after the path)
 from tests.support.checkpoints import sd15_checkpoint  # noqa: E402
+from tests.support.comfy_server import Server  # noqa: E402 (after the path)
 
 
 def prompt(size: int, steps: int, seed: int) -> dict[str, Any]:
