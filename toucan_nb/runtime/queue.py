@@ -76,8 +76,11 @@ _Entry = tuple[Any, str, int, QueueItem]
 class PromptQueue:
     """Pending prompts in ComfyUI's heap order plus the running ones (see the module docstring)."""
 
-    def __init__(self, on_change: Callable[[], None] | None = None, store: Store | None = None) -> None:
+    def __init__(self, on_change: Callable[[], None] | None = None, store: Store | None = None,
+                 on_deleted_elsewhere: Callable[[QueueItem], None] | None = None) -> None:
         self.on_change = on_change
+        # Called (queue lock held) for each pending item another runtime deleted through the store.
+        self.on_deleted_elsewhere = on_deleted_elsewhere
         self._store = store
         self._lock = threading.RLock()
         self._not_empty = threading.Condition(self._lock)
@@ -111,10 +114,11 @@ class PromptQueue:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._not_empty:
-            if not self._wait_for_pending(deadline):
-                return None
-            _, _, seq, item = heapq.heappop(self._heap)
-            return self._mark_running(seq, item)
+            while self._wait_for_pending(deadline):
+                _, _, seq, item = heapq.heappop(self._heap)
+                if self._claim(seq, item):
+                    return item
+            return None
 
     def take(self, choose: Callable[[list[QueueItem]], QueueItem | None],
              timeout: float | None = None) -> QueueItem | None:
@@ -122,16 +126,17 @@ class PromptQueue:
         return None to take nothing). For backends that route prompts (runtime/backend.py)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._not_empty:
-            if not self._wait_for_pending(deadline):
-                return None
-            ordered = sorted(self._heap)
-            chosen = choose([entry[3] for entry in ordered])
-            if chosen is None:
-                return None
-            entry = next(e for e in ordered if e[3] is chosen)
-            self._heap.remove(entry)
-            heapq.heapify(self._heap)
-            return self._mark_running(entry[2], chosen)
+            while self._wait_for_pending(deadline):
+                ordered = sorted(self._heap)
+                chosen = choose([entry[3] for entry in ordered])
+                if chosen is None:
+                    return None
+                entry = next(e for e in ordered if e[3] is chosen)
+                self._heap.remove(entry)
+                heapq.heapify(self._heap)
+                if self._claim(entry[2], chosen):
+                    return chosen
+            return None
 
     def _wait_for_pending(self, deadline: float | None) -> bool:
         """With the lock held: wait until an item is pending (True), or the deadline passes or the
@@ -145,11 +150,52 @@ class PromptQueue:
             self._not_empty.wait(left)
         return True
 
-    def _mark_running(self, seq: int, item: QueueItem) -> QueueItem:
-        self._running[seq] = item
+    def _claim(self, seq: int, item: QueueItem) -> bool:
+        """With the lock held, for an item just taken off the heap: mark it running, unless another
+        runtime deleted it through the store (then it is forgotten, and False)."""
         self._persist("mark item running", lambda store: store.mark_running(seq, now_ms()))
+        if self._store is not None and self._state_in_store(seq) == "deleted":
+            self._forget(seq)
+            self._deleted_elsewhere([item])
+            return False
+        self._running[seq] = item
         self._changed()
-        return item
+        return True
+
+    def _state_in_store(self, seq: int) -> str | None:
+        assert self._store is not None
+        try:
+            return self._store.queue_row_state(seq)
+        except Exception:  # the store failed: the queue carries on in memory (module docstring)
+            log.exception("queue store: could not read the state of row %d", seq)
+            return None
+
+    def drop_deleted_elsewhere(self) -> None:
+        """Forget the pending items that another runtime deleted through the store."""
+        if self._store is None:
+            return
+        try:
+            seqs = set(self._store.deleted_rows())
+        except Exception:
+            log.exception("queue store: could not read the rows other runtimes deleted")
+            return
+        if not seqs:
+            return
+        with self._lock:
+            gone = [entry for entry in self._heap if entry[2] in seqs]
+            if not gone:
+                return
+            self._heap = [entry for entry in self._heap if entry[2] not in seqs]
+            heapq.heapify(self._heap)
+            for entry in gone:
+                self._forget(entry[2])
+            self._deleted_elsewhere([entry[3] for entry in gone])
+
+    def _deleted_elsewhere(self, items: list[QueueItem]) -> None:
+        if self.on_deleted_elsewhere is not None:
+            for item in items:
+                self.on_deleted_elsewhere(item)
+        self._changed()
 
     def task_done(self, prompt_id: str) -> QueueItem:
         """Drop the running item `prompt_id` and fire `on_change` once.

@@ -207,7 +207,8 @@ class Runtime:
             log.warning("prompt %s was running when its runtime stopped; recorded as failed", entry.prompt_id)
         self.history = History(store=self.store)
         submitted_before_start = self.queue.pending()
-        self.queue = PromptQueue(on_change=self._queue_changed, store=self.store)
+        self.queue = PromptQueue(on_change=self._queue_changed, store=self.store,
+                                 on_deleted_elsewhere=lambda item: self._cancel_futures([item.prompt_id]))
         for item in submitted_before_start:
             self.queue.put(item)
         with self._number_lock:
@@ -304,6 +305,8 @@ class Runtime:
         version = store.foreign_version()
         seen, foreign_running, foreign_pending = self._foreign
         if version != seen:
+            self.queue.drop_deleted_elsewhere()  # another runtime may have deleted some of ours
+            running, pending = self.queue.running(), self.queue.pending()
             try:
                 foreign_running, foreign_pending = store.foreign_queue()
             except Exception:
@@ -325,12 +328,30 @@ class Runtime:
                     self.backend.interrupt(prompt_id)
         removed = self.queue.delete(ids)
         self._cancel_futures(i for i in ids if not self._is_queued(i))
+        elsewhere = [i for i in ids if not self._is_queued(i)]
+        if self.store is not None and elsewhere:
+            # Queued by another runtime on this folder: its owner drops them (store.delete_elsewhere).
+            removed += len(self._delete_elsewhere(elsewhere))
         return removed
 
     def clear_pending(self) -> None:
+        """Drop every pending prompt: ours, and those other runtimes on this folder queued."""
         ids = [item.prompt_id for item in self.queue.pending()]
         self.queue.clear()
         self._cancel_futures(ids)
+        if self.store is not None:
+            self._delete_elsewhere(None)
+
+    def _delete_elsewhere(self, ids: list[str] | None) -> list[str]:
+        assert self.store is not None
+        try:
+            deleted: list[str] = self.store.delete_elsewhere(ids)
+        except sqlite3.Error:
+            log.exception("could not delete prompts queued by other runtimes")
+            return []
+        # Our own commit does not count as a change by others: list their queues afresh.
+        self._foreign = (-1, [], [])
+        return deleted
 
     def _is_queued(self, prompt_id: str) -> bool:
         return any(i.prompt_id == prompt_id for i in (*self.queue.pending(), *self.queue.running()))

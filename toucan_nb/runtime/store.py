@@ -28,7 +28,10 @@ folder (`toucan_nb.notebook.session`), and a second `Runtime` in one process may
 * A queue row belongs to the owner that queued it: its key is ``owner << 32 | seq``, ``seq`` being the
   owner's own insertion counter (the `PromptQueue`'s), so the owner finds its rows by primary key
   (a secondary index would cost more per commit than the rest of a prompt's row). Only its owner
-  runs, deletes or marks it.
+  runs or removes it; another runtime may mark a pending row ``deleted`` (`delete_elsewhere`:
+  ``POST /queue`` delete or clear in whichever kernel serves the UI), which its owner learns before
+  it would run the prompt (`queue_row_state`, read after committing the running mark, which never
+  overwrites ``deleted``) or when it lists its queue (`deleted_rows`), and then forgets the row.
 * Pending rows of owners that are not alive are adopted by the next store that loads its queue
   (`load_pending`), and the running rows of such owners become failed history entries
   (`recover`); each in one ``BEGIN IMMEDIATE`` transaction, so two runtimes starting at once
@@ -40,7 +43,8 @@ folder (`toucan_nb.notebook.session`), and a second `Runtime` in one process may
   for the writer thread (a check that finds the connection busy is skipped; a later read makes
   it): when one runtime is alone, the read path pays a clock read.
 * `foreign_queue` lists the prompts other live owners have queued or are running, for ``/queue``
-  and ``/api/jobs``; they are cancelled through the runtime that queued them.
+  and ``/api/jobs``; pending ones can be deleted from any runtime (above), running ones are
+  interrupted through the runtime that runs them.
 * The priority counter is handed out in blocks (`reserve_numbers`, one synchronous transaction per
   block; the Runtime takes 256 numbers at a time): numbers never repeat across runtimes, and each
   runtime's own numbers keep increasing. `release_numbers` returns the unused end of a block at a clean stop, when no one
@@ -135,6 +139,7 @@ _SEQ_BITS = 32
 
 _PENDING = "pending"
 _RUNNING = "running"
+_DELETED = "deleted"  # a pending row another runtime deleted; its owner forgets it
 _COUNTER_KEY = "priority_counter"
 
 
@@ -447,9 +452,47 @@ class Store:
         self._write(insert)
 
     def mark_running(self, seq: int, started_at: int) -> None:
-        """The item `seq` left the queue for the executor at `started_at` (ms)."""
-        row = (_RUNNING, started_at, self._key(seq))
-        self._write(lambda conn: conn.execute("UPDATE queue SET state = ?, started_at = ? WHERE seq = ?", row))
+        """The item `seq` left the queue for the executor at `started_at` (ms). A row that another
+        runtime deleted in the meantime stays deleted (`queue_row_state` tells)."""
+        row = (_RUNNING, started_at, self._key(seq), _PENDING)
+        self._write(lambda conn: conn.execute("UPDATE queue SET state = ?, started_at = ? WHERE seq = ? AND state = ?",
+                                              row))
+
+    def queue_row_state(self, seq: int) -> str | None:
+        """"pending", "running" or "deleted" (by another runtime) for our row `seq`, after the
+        queued writes (committed on this thread: see `write_through`); None when there is no such
+        row (its write failed)."""
+        self.write_through()
+        with self._lock:
+            row = self._conn.execute("SELECT state FROM queue WHERE seq = ?", (self._key(seq),)).fetchone()
+        return None if row is None else str(row[0])
+
+    def delete_elsewhere(self, prompt_ids: Iterable[str] | None = None) -> list[str]:
+        """Delete pending prompts that other runtimes queued (all of them with None); returns their ids.
+
+        Their rows are marked deleted, not removed: the owner learns it before it would run one
+        (`queue_row_state`) or when it lists its queue (`deleted_rows`), and forgets the row then.
+        """
+        first, last = self._first_key, self._last_key
+        wanted = None if prompt_ids is None else set(prompt_ids)
+
+        def mark(conn: sqlite3.Connection) -> list[str]:
+            rows = conn.execute("SELECT seq, prompt_id FROM queue WHERE state = ? AND seq NOT BETWEEN ? AND ?",
+                                (_PENDING, first, last)).fetchall()
+            hits = [(seq, prompt_id) for seq, prompt_id in rows if wanted is None or prompt_id in wanted]
+            conn.executemany("UPDATE queue SET state = ? WHERE seq = ?", [(_DELETED, seq) for seq, _ in hits])
+            return [prompt_id for _, prompt_id in hits]
+
+        deleted: list[str] = self._in_transaction(mark)
+        return deleted
+
+    def deleted_rows(self) -> list[int]:
+        """The `seq` of each of our pending rows that another runtime deleted."""
+        self.flush()
+        with self._lock:
+            rows = self._conn.execute("SELECT seq FROM queue WHERE state = ? AND seq BETWEEN ? AND ?",
+                                      (_DELETED, self._first_key, self._last_key)).fetchall()
+        return [seq - self._first_key for (seq,) in rows]
 
     def delete_queue_rows(self, seqs: Iterable[int]) -> None:
         """Forget these queue rows (finished or deleted items)."""
@@ -476,6 +519,9 @@ class Store:
                 marks = ",".join("?" * len(chunk))
                 orphans += conn.execute(f"SELECT seq FROM queue WHERE state = ? AND owner IN ({marks})",
                                         (_PENDING, *chunk)).fetchall()
+            for chunk in _chunks(dead):
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"DELETE FROM queue WHERE state = ? AND owner IN ({marks})", (_DELETED, *chunk))
             orphans.sort()
             conn.executemany("UPDATE queue SET seq = ?, owner = ? WHERE seq = ?",
                              [(next_key + i, self.owner, seq) for i, (seq,) in enumerate(orphans)])
@@ -529,7 +575,8 @@ class Store:
         self.flush()
         with self._lock:
             rows = self._conn.execute("SELECT q.seq, q.state, q.item FROM queue q JOIN runtimes r ON r.id = q.owner "
-                                      "WHERE q.owner != ? ORDER BY q.seq", (self.owner,)).fetchall()
+                                      "WHERE q.owner != ? AND q.state != ? ORDER BY q.seq",
+                                      (self.owner, _DELETED)).fetchall()
             owners = self._conn.execute("SELECT id, pid, started FROM runtimes WHERE id != ?",
                                         (self.owner,)).fetchall()
         alive = {owner for owner, pid, started in owners if self._alive(pid, started)}

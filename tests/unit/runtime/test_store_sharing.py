@@ -354,6 +354,78 @@ def test_two_runtimes_share_queue_history_and_counter(tmp_path: Path) -> None:
         second.stop()
 
 
+
+def test_a_store_marks_what_another_runtime_queued_as_deleted(path: Path) -> None:
+    a, b = Store(path), Store(path)
+    try:
+        PromptQueue(store=a).put(item(0, "mine"))
+        queue_b = PromptQueue(store=b)
+        queue_b.put(item(1, "theirs"))
+        queue_b.put(item(2, "kept"))
+        b.flush()
+        assert a.delete_elsewhere(["theirs", "mine", "unknown"]) == ["theirs"]  # never its own rows
+        assert b.queue_row_state(0) == "deleted" and b.queue_row_state(1) == "pending"
+        assert b.deleted_rows() == [0]
+        assert [i.prompt_id for i in a.foreign_queue()[1]] == ["kept"]
+        assert a.delete_elsewhere() == ["kept"]  # None: every pending prompt of the others
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_runtime_deletes_and_clears_prompts_another_runtime_queued(tmp_path: Path) -> None:
+    # POST /queue {"delete": [...]} and {"clear": true} reach prompts that another kernel on the
+    # same folder queued (docs/architecture.md, the shared store): its owner drops them, and
+    # cancels their futures, when it lists its queue or before it would run one.
+    from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+    from .executor_nodes import NODES
+
+    def runtime() -> Runtime:
+        rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), load_builtin_nodes=False))
+        for name, cls in NODES.items():
+            rt.registry.register(name, cls)
+        return rt
+
+    def graph(value: float) -> dict[str, Any]:
+        return {"1": {"class_type": "Const", "inputs": {"value": value}},
+                "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}}
+
+    def listed(rt: Runtime) -> list[str]:
+        return [i.prompt_id for i in rt.queue_listing()[1]]
+
+    serving = runtime().start()
+    owner = runtime()
+    owner._open_store()  # persisting, its executor never starts: the test takes its items itself
+    assert owner.store is not None
+    try:
+        a, b, c = (owner.submit(graph(v)) for v in (1.0, 2.0, 3.0))
+        futures = {s.prompt_id: owner.future(s.prompt_id) for s in (a, b, c)}
+        owner.store.flush()
+        wait_for(lambda: set(futures) <= set(listed(serving)), "the serving runtime to list them")
+
+        assert serving.delete_pending([a.prompt_id]) == 1
+        wait_for(lambda: a.prompt_id not in listed(serving), "the deletion in the deleting runtime's listing")
+        wait_for(lambda: a.prompt_id not in listed(owner), "the owner to drop it when listing")
+        assert futures[a.prompt_id].cancelled()
+
+        assert serving.delete_pending([b.prompt_id]) == 1
+        taken = owner.queue.get(timeout=0)  # the owner's executor would take b next: it skips it
+        assert taken is not None and taken.prompt_id == c.prompt_id
+        assert futures[b.prompt_id].cancelled() and not futures[c.prompt_id].done()
+        owner.queue.task_done(c.prompt_id)
+
+        d, e = (owner.submit(graph(v)) for v in (4.0, 5.0))
+        cleared = [owner.future(d.prompt_id), owner.future(e.prompt_id)]
+        owner.store.flush()
+        serving.clear_pending()
+        assert owner.queue.get(timeout=0) is None
+        assert all(f.cancelled() for f in cleared)
+        assert owner.queue.pending() == [] and listed(serving) == []
+    finally:
+        owner.store.close()
+        serving.stop()
+
 # A process with a runtime whose first prompt never finishes, and two more waiting behind it.
 _STUCK_RUNTIME = """
 import os, sys, threading
