@@ -235,6 +235,12 @@ print(json.dumps({{"prompt_id": handle.prompt_id, "cwd": os.getcwd(), "base_dir"
 """
 
 
+def last_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert lines, repr(output)
+    return lines[-1]
+
+
 def last_json_line(output: str) -> dict[str, Any]:
     lines = [line for line in output.splitlines() if line.startswith("{")]
     assert lines, repr(output)
@@ -261,3 +267,68 @@ def test_kernels_of_a_subfolder_and_the_root_share_one_history(hub: Hub, alice_k
         wait_until(lambda p=prefix: both <= set(hub.user_api("alice", "GET", p + "api/history").json()),
                    f"both prompts in {prefix}api/history", 30)
     assert not os.path.exists(os.path.join(home, "project", "sub", "toucan_data"))
+
+
+# In a notebook kernel: a cell node that holds its first prompt until the go file exists, and three
+# prompts queued behind one another (the first runs and holds; the other two wait).
+QUEUE_THREE = '''import json, os, time
+from toucan_nb.notebook import Workflow, node
+
+GO = {go!r}
+
+
+@node
+class HubHold:
+    CATEGORY = "testing"
+    RETURN_TYPES = ("INT",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {{"required": {{"n": ("INT", {{"default": 0}})}}}}
+
+    def run(self, n):
+        deadline = time.monotonic() + 120
+        while n == 0 and not os.path.exists(GO) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return (n,)
+
+
+handles = []
+for n in range(3):
+    wf = Workflow.from_api({{"1": {{"class_type": "HubHold", "inputs": {{"n": n}}}}}})
+    handles.append(wf.queue(wf["1"], progress=False))
+print(json.dumps([h.prompt_id for h in handles]))'''
+
+
+def test_one_kernel_deletes_a_prompt_another_kernel_queued(hub: Hub, alice_kernel: str) -> None:
+    # The UI talks to one kernel; /queue there lists every kernel's prompts, and deleting one of
+    # another kernel's pending prompts must remove it (runtime/store.py, "Sharing").
+    os.makedirs(os.path.join(hub.home("alice"), "queueing"), exist_ok=True)
+    go = os.path.join(hub.home("alice"), "queueing", "go.flag")
+    session = hub.user_api("alice", "POST", "api/sessions", {
+        "path": "queueing/q.ipynb", "name": "q.ipynb", "type": "notebook", "kernel": {"name": "python3"}})
+    assert session.status == 201, session.body
+    queueing = str(session.json()["kernel"]["id"])
+    hub.kernel_execute("alice", queueing, "%load_ext toucan_nb")
+    held, deleted, kept = json.loads(last_line(hub.kernel_execute("alice", queueing, QUEUE_THREE.format(go=go))))
+
+    other = f"toucan/kernels/{alice_kernel}/api/"
+    owner = f"toucan/kernels/{queueing}/api/"
+
+    def listing(prefix: str) -> tuple[list[str], list[str]]:
+        queue = hub.user_api("alice", "GET", prefix + "queue").json()
+        return [i[1] for i in queue["queue_running"]], [i[1] for i in queue["queue_pending"]]
+
+    wait_until(lambda: listing(other) == ([held], [deleted, kept]) or None, "the other kernel to list all three", 30)
+    assert hub.user_api("alice", "POST", other + "queue", {"delete": [deleted]}).status == 200
+    wait_until(lambda: listing(other)[1] == [kept] or None, "the deletion in the deleting kernel's queue", 30)
+    wait_until(lambda: listing(owner)[1] == [kept] or None, "the owner to drop the deleted prompt", 30)
+
+    open(go, "w").close()
+    history = wait_until(lambda: (h := hub.user_api("alice", "GET", other + "history").json()) and kept in h and h,
+                         "the kept prompt to run", 60)
+    assert history[kept]["status"]["status_str"] == "success"
+    assert deleted not in history
+    statuses = hub.kernel_execute("alice", queueing, "print(json.dumps([h.status for h in handles]))")
+    assert json.loads(last_line(statuses)) == ["success", "cancelled", "success"]

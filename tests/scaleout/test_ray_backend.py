@@ -146,14 +146,23 @@ def loads(rt: Any) -> Counter[str]:
     return Counter(line for line in lines if line)
 
 
-def test_an_idle_worker_takes_the_prompt_whose_model_it_holds(rt: Any) -> None:
+def test_an_idle_worker_takes_the_prompt_whose_model_it_holds(rt: Any, recorder: Any, tmp_path: Path) -> None:
     rt.free(unload_models=True)
     before = loads(rt)
-    # Warm each worker with one model, then queue a mixed list while both are busy.
-    blockers = [rt.submit(sleep_prompt(1.0, "blocker")).prompt_id for _ in range(2)]
+    # Both workers held by a gate, a mixed list queued behind them, then both let go at once: each
+    # worker takes one model first and then the prompts of the model it holds. (With timed
+    # blockers, a worker that started late under load left the other free long enough to run out
+    # of its own model's prompts and load the second model too.)
+    go = tmp_path / "go"
+    blockers = [rt.submit({"1": {"class_type": "ScaleoutGate", "inputs": {"path": str(go), "tag": f"gate{n}"}},
+                           "2": {"class_type": "ScaleoutReport", "inputs": {"text": ["1", 0]}}}).prompt_id
+                for n in range(2)]
+    recorder.wait_for(lambda r: all(any(e.name == "executing" and e.data()["node"] == "1" for e in r.of(p))
+                                    for p in blockers))  # both workers run a gate
     # Each prompt differs (its sleep), so each runs; the loader of a held model is a cache hit.
     models = ("route-a.safetensors", "route-b.safetensors") * 4
     ids = [rt.submit(model_prompt(m, 0.2 + i / 1000)).prompt_id for i, m in enumerate(models)]
+    go.touch()
     for prompt_id in [*blockers, *ids]:
         assert rt.future(prompt_id).result(120).status_str == "success"
     new = loads(rt) - before

@@ -2,6 +2,8 @@
 
 * Sleep: sleeps `seconds`, reporting progress every 10 ms through ComfyUI's ProgressBar (so an
   interrupt lands within one report), and returns which worker process ran it.
+* Gate: holds until the file `path` exists (at most a minute), then returns which worker ran it:
+  prompts that end together, whenever the test says.
 * LoadFakeModel: "loads" a model file by name: the first time a process sees a name it appends a
   line `<pid> <name>` to `log` (default `<output dir>/model_loads.txt`; the tests count loads).
 * CrashOnce: kills its process the first time a marker file does not exist yet (it creates it
@@ -35,6 +37,22 @@ class Sleep:
         for _ in range(steps):
             time.sleep(seconds / steps)
             bar.update(1)
+        return (f"{tag}@{os.getpid()}",)
+
+
+class Gate:
+    CATEGORY = "testing/scaleout"
+    RETURN_TYPES = ("STRING",)
+    FUNCTION = "run"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"path": ("STRING", {"default": ""}), "tag": ("STRING", {"default": ""})}}
+
+    def run(self, path, tag):
+        deadline = time.monotonic() + 60
+        while not os.path.exists(path) and time.monotonic() < deadline:
+            time.sleep(0.005)
         return (f"{tag}@{os.getpid()}",)
 
 
@@ -108,5 +126,5 @@ class Report:
         return {"ui": {"text": [text]}}
 
 
-NODE_CLASS_MAPPINGS = {"ScaleoutSleep": Sleep, "ScaleoutLoadFakeModel": LoadFakeModel,
+NODE_CLASS_MAPPINGS = {"ScaleoutSleep": Sleep, "ScaleoutGate": Gate, "ScaleoutLoadFakeModel": LoadFakeModel,
                        "ScaleoutCrashOnce": CrashOnce, "ScaleoutChatter": Chatter, "ScaleoutReport": Report}
