@@ -117,13 +117,14 @@ def main() -> None:
     yaml = tmp / "extra_model_paths.yaml"
     yaml.write_text(f"bench:\n  base_path: {models}\n  checkpoints: checkpoints\n")
     common = ["--cpu", "--extra-model-paths-config", str(yaml)]
-    servers = {
-        "ComfyUI main.py": Server([args.comfyui_python, "main.py", *common, "--database-url", "sqlite:///:memory:"],
-                                  tmp / "comfyui", args.comfyui_root, "comfyui"),
-        "toucan-nb serve": Server([sys.executable, "-m", "toucan_nb", "serve", "--comfyui-root", args.comfyui_root,
-                                   "--no-persist", *common], tmp / "toucan", str(REPO), "toucan"),
-    }
+    servers: dict[str, Server] = {}
     try:
+        # Started one after the other inside the try: a server that fails to start stops the other.
+        servers["ComfyUI main.py"] = Server([args.comfyui_python, "main.py", *common, "--database-url",
+                                             "sqlite:///:memory:"], tmp / "comfyui", args.comfyui_root, "comfyui")
+        servers["toucan-nb serve"] = Server([sys.executable, "-m", "toucan_nb", "serve", "--comfyui-root",
+                                             args.comfyui_root, "--no-persist", *common], tmp / "toucan", str(REPO),
+                                            "toucan")
         results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in servers}
         for server in servers.values():  # warm-up: load the models, fill the caches
             measure(server, prompt(args.size, args.steps, 0))

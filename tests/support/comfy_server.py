@@ -41,15 +41,19 @@ class Server:
         self.proc = subprocess.Popen([*argv, "--port", str(self.port), "--base-directory", str(base)],
                                      cwd=cwd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + 300
-        while True:  # both answer once their node library is loaded
-            assert self.proc.poll() is None, self.log_path.read_text()
-            try:
-                if self.request("GET", "/object_info/SaveImage")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, self.log_path.read_text()
-            time.sleep(0.2)
+        try:
+            while True:  # both answer once their node library is loaded
+                assert self.proc.poll() is None, self.log_path.read_text()
+                try:
+                    if self.request("GET", "/object_info/SaveImage")[0] == 200:
+                        break
+                except OSError:
+                    pass
+                assert time.monotonic() < deadline, self.log_path.read_text()
+                time.sleep(0.2)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=600)
