@@ -327,11 +327,11 @@ class Runtime:
                 if prompt_id in running:
                     self.backend.interrupt(prompt_id)
         removed = self.queue.delete(ids)
-        self._cancel_futures(i for i in ids if not self._is_queued(i))
-        elsewhere = [i for i in ids if not self._is_queued(i)]
-        if self.store is not None and elsewhere:
+        gone = [i for i in ids if not self._is_queued(i)]
+        self._cancel_futures(gone)
+        if self.store is not None and gone:
             # Queued by another runtime on this folder: its owner drops them (store.delete_elsewhere).
-            removed += len(self._delete_elsewhere(elsewhere))
+            removed += len(self._delete_elsewhere(gone))
         return removed
 
     def clear_pending(self) -> None:

@@ -308,13 +308,12 @@ class RayBackend:
             # the worker's log is on another machine. Not retried: it would fail the same way.
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             log.error("prompt %s failed on %s: %s", item.prompt_id, slot.name, exc)
-            failure = NodeFailure("", f"internal error on Ray worker {slot.name}: {type(cause).__name__}: {cause}\n",
-                                  type(cause).__name__)
-            event = execution_error(item.prompt_id, failure, client_id=item.extra_data.get("client_id"))
-            runtime.events.publish(event)
-            result = PromptResult({}, {}, False, [[event.name, event.data()]])
+            failed = self._publish_error(item, f"internal error on Ray worker {slot.name}: {type(cause).__name__}: "
+                                               f"{cause}", type(cause).__name__)
+            result = PromptResult({}, {}, False, [failed])
         except Exception as exc:  # the worker died, or the stream broke
-            lost = self._lost_worker_error(slot, item, exc)
+            lost = self._publish_error(item, f"lost Ray worker {slot.name} while running the prompt: "
+                                             f"{type(exc).__name__}: {exc}", "WorkerLostError")
             messages = [*messages, lost]
             self._await_restart(slot)
             if attempt < MAX_ATTEMPTS and not self._stopping.is_set():
@@ -359,12 +358,12 @@ class RayBackend:
 
         threading.Thread(target=wait, name="toucan-ray-restart", daemon=True).start()
 
-    def _lost_worker_error(self, slot: _WorkerSlot, item: QueueItem, exc: Exception) -> list[Any]:
-        """Publish the `execution_error` of a prompt whose worker went away; its history message."""
+    def _publish_error(self, item: QueueItem, message: str, exception_type: str) -> list[Any]:
+        """Publish the `execution_error` of a prompt that failed outside any node (its worker went
+        away, or raised outside the executor); return its history message."""
         runtime = self._runtime
         assert runtime is not None
-        message = f"lost Ray worker {slot.name} while running the prompt: {type(exc).__name__}: {exc}"
-        event = execution_error(item.prompt_id, NodeFailure("", message + "\n", "WorkerLostError"),
+        event = execution_error(item.prompt_id, NodeFailure("", message + "\n", exception_type),
                                 client_id=item.extra_data.get("client_id"))
         runtime.events.publish(event)
         return [event.name, event.data()]
