@@ -47,6 +47,23 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "user" / DB_FILENAME
 
 
+def make_runtime(base_dir: Path) -> Any:
+    """A persisting Runtime on `base_dir` with the executor tests' node classes, not started."""
+    from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
+
+    from .executor_nodes import NODES
+
+    rt = Runtime(RuntimeConfig(base_dir=str(base_dir), load_builtin_nodes=False))
+    for name, cls in NODES.items():
+        rt.registry.register(name, cls)
+    return rt
+
+
+def const_prompt(value: float) -> dict[str, Any]:
+    return {"1": {"class_type": "Const", "inputs": {"value": value}},
+            "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}}
+
+
 # A process that queues prompts into a store and dies without closing it (a killed kernel).
 _DYING_OWNER = """
 import os, sys
@@ -243,19 +260,14 @@ def test_a_runtime_refuses_a_prompt_rather_than_repeat_a_number(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from toucan_nb.runtime import store as store_module
     from toucan_nb.runtime.errors import QueueStoreUnavailableError, RuntimeUnavailableError
-    from toucan_nb.runtime.runtime import NUMBER_BLOCK, Runtime, RuntimeConfig
-
-    from .executor_nodes import NODES
+    from toucan_nb.runtime.runtime import NUMBER_BLOCK
 
     monkeypatch.setattr(store_module, "RESERVE_PATIENCE", 0.2)
-    rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), load_builtin_nodes=False))
-    for name, cls in NODES.items():
-        rt.registry.register(name, cls)
+    rt = make_runtime(tmp_path)
     rt._open_store()  # persisting, its executor never starts: the prompts stay queued
     assert rt.store is not None
     rt.store._conn.execute("PRAGMA busy_timeout = 50")
-    graph = {"1": {"class_type": "Const", "inputs": {"value": 1.0}},
-             "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}}
+    graph = const_prompt(1.0)
     try:
         assert rt.submit(graph).number == 0  # the first block: 0 .. NUMBER_BLOCK - 1
         rt._number = rt._number_limit  # the block is used up
@@ -304,25 +316,13 @@ def test_a_schema_1_file_is_upgraded_and_its_prompts_taken_over(path: Path) -> N
 
 
 def test_two_runtimes_share_queue_history_and_counter(tmp_path: Path) -> None:
-    from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
-
-    from .executor_nodes import NODES
-
-    def make() -> Runtime:
-        rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), load_builtin_nodes=False))
-        for name, cls in NODES.items():
-            rt.registry.register(name, cls)
-        return rt.start()
-
-    first, second = make(), make()
+    first, second = make_runtime(tmp_path).start(), make_runtime(tmp_path).start()
     try:
         submissions: dict[str, list[Any]] = {"first": [], "second": []}
 
-        def submit(name: str, rt: Runtime) -> None:
+        def submit(name: str, rt: Any) -> None:
             for n in range(40):
-                graph = {"1": {"class_type": "Const", "inputs": {"value": float(n)}},
-                         "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}}
-                submissions[name].append(rt.submit(graph))
+                submissions[name].append(rt.submit(const_prompt(float(n))))
 
         threads = [threading.Thread(target=submit, args=(n, rt)) for n, rt in (("first", first), ("second", second))]
         for thread in threads:
@@ -339,12 +339,9 @@ def test_two_runtimes_share_queue_history_and_counter(tmp_path: Path) -> None:
             wait_for(lambda r=rt: len(r.history) == 80, "every entry in each runtime's history")
             assert set(rt.history.get()) == {s.prompt_id for s in every}
         # /queue and /api/jobs of one runtime list what another has queued.
-        idle = Runtime(RuntimeConfig(base_dir=str(tmp_path), load_builtin_nodes=False))
-        for name, cls in NODES.items():
-            idle.registry.register(name, cls)
+        idle = make_runtime(tmp_path)
         idle._open_store()  # persisting, but its executor never starts
-        waiting = idle.submit({"1": {"class_type": "Const", "inputs": {"value": 1.0}},
-                               "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}})
+        waiting = idle.submit(const_prompt(1.0))
         idle.store.flush()
         wait_for(lambda: waiting.prompt_id in [i.prompt_id for i in second.queue_listing()[1]], "the listing")
         assert second.queue.pending() == []  # listed, not taken
@@ -377,29 +374,15 @@ def test_a_runtime_deletes_and_clears_prompts_another_runtime_queued(tmp_path: P
     # POST /queue {"delete": [...]} and {"clear": true} reach prompts that another kernel on the
     # same folder queued (docs/architecture.md, the shared store): its owner drops them, and
     # cancels their futures, when it lists its queue or before it would run one.
-    from toucan_nb.runtime.runtime import Runtime, RuntimeConfig
-
-    from .executor_nodes import NODES
-
-    def runtime() -> Runtime:
-        rt = Runtime(RuntimeConfig(base_dir=str(tmp_path), load_builtin_nodes=False))
-        for name, cls in NODES.items():
-            rt.registry.register(name, cls)
-        return rt
-
-    def graph(value: float) -> dict[str, Any]:
-        return {"1": {"class_type": "Const", "inputs": {"value": value}},
-                "2": {"class_type": "Output", "inputs": {"value": ["1", 0]}}}
-
-    def listed(rt: Runtime) -> list[str]:
+    def listed(rt: Any) -> list[str]:
         return [i.prompt_id for i in rt.queue_listing()[1]]
 
-    serving = runtime().start()
-    owner = runtime()
+    serving = make_runtime(tmp_path).start()
+    owner = make_runtime(tmp_path)
     owner._open_store()  # persisting, its executor never starts: the test takes its items itself
     assert owner.store is not None
     try:
-        a, b, c = (owner.submit(graph(v)) for v in (1.0, 2.0, 3.0))
+        a, b, c = (owner.submit(const_prompt(v)) for v in (1.0, 2.0, 3.0))
         futures = {s.prompt_id: owner.future(s.prompt_id) for s in (a, b, c)}
         owner.store.flush()
         wait_for(lambda: set(futures) <= set(listed(serving)), "the serving runtime to list them")
@@ -415,7 +398,7 @@ def test_a_runtime_deletes_and_clears_prompts_another_runtime_queued(tmp_path: P
         assert futures[b.prompt_id].cancelled() and not futures[c.prompt_id].done()
         owner.queue.task_done(c.prompt_id)
 
-        d, e = (owner.submit(graph(v)) for v in (4.0, 5.0))
+        d, e = (owner.submit(const_prompt(v)) for v in (4.0, 5.0))
         cleared = [owner.future(d.prompt_id), owner.future(e.prompt_id)]
         owner.store.flush()
         serving.clear_pending()
